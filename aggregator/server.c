@@ -1,0 +1,2 @@
+/* aggregator/server.c: placeholder until implemented */
+typedef int cairn_placeholder_unused_;

@@ -1,0 +1,2 @@
+/* collector/parse.c: placeholder until implemented */
+typedef int cairn_placeholder_unused_;

@@ -1,0 +1,2 @@
+/* common/config.c: placeholder, implemented next */
+#include "common/config.h"

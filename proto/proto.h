@@ -1,0 +1,105 @@
+/* proto/proto.h: the cairn wire format: frames, envelopes, zstd batch codec.
+ *
+ * Everything here is pure computation (no I/O, no libuv), so the query CLI and
+ * the fuzzers link it too. The TLS stream lives in proto/tls.h.
+ *
+ * Caveats:
+ *  - Every decoder checks its limit BEFORE allocating: a frame length over
+ *    max_frame, a zstd payload that would grow beyond max_raw (checked while
+ *    streaming, the frame header is not trusted), more records than
+ *    max_records. They return CAIRN_E_LIMIT; the caller closes the connection.
+ *  - Decoded messages live in the cairn_arena passed in; they are valid until
+ *    that arena is reset. Never call protobuf_c_message_free_unpacked on them.
+ *  - Generated protobuf-c types (Cairn__Record, ...) are reached only through
+ *    this header.
+ */
+#ifndef CAIRN_PROTO_PROTO_H
+#define CAIRN_PROTO_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "proto/cairn.pb-c.h"
+
+#define PB_PROTOCOL_VERSION 1u
+#define PB_FRAME_HEADER 4u                      /* big-endian u32 length */
+#define PB_DEFAULT_MAX_FRAME (16u << 20)        /* 16 MiB on the wire */
+#define PB_DEFAULT_MAX_RAW (64u << 20)          /* 64 MiB decompressed */
+#define PB_DEFAULT_MAX_RECORDS 100000u          /* records per batch */
+
+typedef struct pb_limits {
+  uint32_t max_frame;   /* bytes of one frame body (envelope) */
+  uint64_t max_raw;     /* bytes of a decompressed RecordBatch */
+  uint32_t max_records; /* records in one batch */
+} pb_limits;
+
+/* Fill l with the PB_DEFAULT_* values. */
+void pb_limits_default(pb_limits *l);
+
+/* ---- frames ---- */
+
+/* Look at the start of a receive buffer. If a whole frame is present, set
+ * *body/*body_len to the envelope bytes (borrowed from buf) and *consumed to
+ * header+body; return CAIRN_OK. If more bytes are needed, return CAIRN_E_AGAIN.
+ * If the announced length exceeds max_frame (or is 0), CAIRN_E_LIMIT: the
+ * caller must close the connection (nothing was allocated). */
+CAIRN_MUST_CHECK cairn_err pb_frame_peek(const uint8_t *buf, size_t len, uint32_t max_frame,
+                                         const uint8_t **body, size_t *body_len,
+                                         size_t *consumed);
+
+/* Append one frame (header + packed env) to out. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err pb_frame_append(cairn_buf *out, const Cairn__Envelope *env);
+
+/* Unpack an envelope from body into arena a. CAIRN_E_PROTO when the bytes
+ * are not a valid Envelope or no message case is set; CAIRN_E_NOMEM. *out is
+ * valid until the arena is reset. */
+CAIRN_MUST_CHECK cairn_err pb_envelope_decode(const uint8_t *body, size_t len, cairn_arena *a,
+                                              Cairn__Envelope **out);
+
+/* ---- batch codec ---- */
+
+typedef struct pb_codec pb_codec; /* reusable zstd contexts; one per thread */
+
+/* New codec with zstd compression level (1..19; 0 = default 1). NULL on OOM. */
+pb_codec *pb_codec_new(int level);
+void pb_codec_free(pb_codec *c); /* NULL is fine */
+
+/* Pack n records as a RecordBatch, compress with zstd, and append the
+ * compressed bytes to out. *raw_size gets the uncompressed size.
+ * CAIRN_E_NOMEM, CAIRN_E_ZSTD. */
+CAIRN_MUST_CHECK cairn_err pb_batch_encode(pb_codec *c, Cairn__Record *const *recs, size_t n,
+                                           cairn_buf *out, uint64_t *raw_size);
+
+/* Decompress payload (streaming, at most lim->max_raw bytes) and unpack the
+ * RecordBatch into arena a. Errors: CAIRN_E_LIMIT (too large, too many
+ * records), CAIRN_E_ZSTD (not a valid zstd frame), CAIRN_E_PROTO (not a
+ * RecordBatch), CAIRN_E_NOMEM. *out valid until the arena is reset. */
+CAIRN_MUST_CHECK cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len,
+                                           const pb_limits *lim, cairn_arena *a,
+                                           Cairn__RecordBatch **out);
+
+/* ---- single records (storage format) ---- */
+
+/* Append the packed bytes of one Record to out. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err pb_record_pack(const Cairn__Record *r, cairn_buf *out);
+
+/* Unpack one Record into arena a. CAIRN_E_PROTO, CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err pb_record_unpack(const uint8_t *p, size_t len, cairn_arena *a,
+                                            Cairn__Record **out);
+
+/* A ProtobufCAllocator that allocates from arena a and never frees. */
+ProtobufCAllocator pb_arena_allocator(cairn_arena *a);
+
+/* Names used in text/JSON output: "container", "audit", "k8s-audit";
+ * "stdout"/"stderr"; "cri", "docker", "auditd", "k8s-audit". "" for unknown. */
+const char *pb_source_name(Cairn__Source s);
+const char *pb_stream_name(Cairn__LogStream s);
+const char *pb_format_name(Cairn__Format f);
+/* Reverse of pb_source_name/pb_format_name; CAIRN_E_PARSE if unknown. */
+CAIRN_MUST_CHECK cairn_err pb_source_parse(const char *s, Cairn__Source *out);
+CAIRN_MUST_CHECK cairn_err pb_format_parse(const char *s, Cairn__Format *out);
+
+#endif

@@ -1,0 +1,2 @@
+/* proto/tls.c: placeholder until implemented */
+typedef int cairn_placeholder_unused_;

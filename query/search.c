@@ -1,0 +1,2 @@
+/* query/search.c: placeholder until implemented */
+typedef int cairn_placeholder_unused_;

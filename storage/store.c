@@ -1,0 +1,2 @@
+/* storage/store.c: placeholder until implemented */
+typedef int cairn_placeholder_unused_;
