@@ -1,0 +1,135 @@
+/* tests/tools/kafka_count.c: a real Kafka consumer (librdkafka) that counts
+ * what a topic holds, to verify delivery end to end.
+ *
+ *   kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] [--print]
+ *
+ * Reads every partition from the beginning until all partitions reached their
+ * end and (with --expect) at least N messages were seen, or the timeout passed.
+ * Prints "messages=M distinct_seq=D" (D counts distinct "seq" values in the
+ * JSON values, so duplicates show as M > D). Exit 0 when M == D == N (or no
+ * --expect given), 1 otherwise, 2 on usage error.
+ */
+#include <librdkafka/rdkafka.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  const char *brokers = NULL, *topic = NULL;
+  long long expect = -1, timeout_ms = 60000;
+  bool print = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = argv[++i];
+    else if (!strcmp(argv[i], "--topic") && i + 1 < argc) topic = argv[++i];
+    else if (!strcmp(argv[i], "--expect") && i + 1 < argc) expect = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout_ms = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--print")) print = true;
+    else brokers = NULL, i = argc;
+  }
+  if (!brokers || !topic) {
+    fprintf(stderr, "usage: kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] [--print]\n");
+    return 2;
+  }
+  char errstr[512], group[64];
+  snprintf(group, sizeof(group), "kafka-count-%ld-%d", (long)time(NULL), rand());
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  const char *kv[][2] = {{"bootstrap.servers", brokers}, {"group.id", group},
+                         {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "true"},
+                         {"enable.auto.commit", "false"}, {"log_level", "3"}};
+  for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+    if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+      fprintf(stderr, "kafka-count: %s\n", errstr);
+      return 2;
+    }
+  }
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    fprintf(stderr, "kafka-count: %s\n", errstr);
+    return 2;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (err) {
+    fprintf(stderr, "kafka-count: subscribe %s: %s\n", topic, rd_kafka_err2str(err));
+    return 2;
+  }
+  size_t cap = 1 << 16, nseq = 0;
+  uint64_t *seqs = malloc(cap * sizeof(*seqs));
+  long long messages = 0;
+  int64_t deadline = now_ms() + timeout_ms;
+  /* partitions at EOF since the last message; assigned partition count */
+  int eof = 0, assigned = 0;
+  while (now_ms() < deadline) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+    if (!m) {
+      if (assigned == 0) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (!rd_kafka_assignment(rk, &a) && a) {
+          assigned = a->cnt;
+          rd_kafka_topic_partition_list_destroy(a);
+        }
+      }
+      continue;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      eof++;
+      rd_kafka_message_destroy(m);
+      if (assigned == 0) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (!rd_kafka_assignment(rk, &a) && a) {
+          assigned = a->cnt;
+          rd_kafka_topic_partition_list_destroy(a);
+        }
+      }
+      if (assigned > 0 && eof >= assigned && (expect < 0 || messages >= expect)) break;
+      continue;
+    }
+    if (m->err) {
+      fprintf(stderr, "kafka-count: %s\n", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    messages++;
+    eof = 0;
+    if (print) printf("%.*s\n", (int)m->len, (const char *)m->payload);
+    /* "seq":N in the JSON value */
+    const char *p = m->payload;
+    size_t len = m->len;
+    const char *k = memmem(p, len, "\"seq\":", 6);
+    if (k) {
+      if (nseq == cap) {
+        cap *= 2;
+        seqs = realloc(seqs, cap * sizeof(*seqs));
+      }
+      seqs[nseq++] = strtoull(k + 6, NULL, 10);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  qsort(seqs, nseq, sizeof(*seqs), cmp_u64);
+  size_t distinct = 0;
+  for (size_t i = 0; i < nseq; i++)
+    if (i == 0 || seqs[i] != seqs[i - 1]) distinct++;
+  printf("messages=%lld distinct_seq=%zu\n", messages, distinct);
+  free(seqs);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (expect >= 0 && !(messages == expect && (long long)distinct == expect)) return 1;
+  return 0;
+}
