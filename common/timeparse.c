@@ -87,6 +87,8 @@ cairn_err cairn_time_parse_rfc3339(const char *s, size_t n, int64_t *ns_out) {
   }
   if (i != n) return CAIRN_E_PARSE;
   int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + se - off_s;
+  /* int64 ns covers 1677..2262; anything outside is not a log timestamp */
+  if (secs > INT64_MAX / 1000000000LL - 1 || secs < INT64_MIN / 1000000000LL + 1) return CAIRN_E_PARSE;
   *ns_out = secs * 1000000000LL + frac;
   return CAIRN_OK;
 }
@@ -126,7 +128,9 @@ cairn_err cairn_time_parse_user(const char *s, int64_t now_ns, int64_t *ns_out) 
   if (n == 10) {
     int y, mo, d;
     if (!parse_date(s, &y, &mo, &d)) return CAIRN_E_PARSE;
-    *ns_out = days_from_civil(y, mo, d) * 86400LL * 1000000000LL;
+    int64_t days = days_from_civil(y, mo, d);
+    if (days > INT64_MAX / 86400LL / 1000000000LL) return CAIRN_E_PARSE;
+    *ns_out = days * 86400LL * 1000000000LL;
     return CAIRN_OK;
   }
   if (n >= 20 && s[4] == '-') return cairn_time_parse_rfc3339(s, n, ns_out);
