@@ -1,3 +1,4 @@
-/* placeholder until the query lands */
-#include <stdio.h>
-int main(void) { fputs("cairn-query: not built yet\n", stderr); return 2; }
+/* query/main.c: the cairn-query binary; everything lives in the query library (query/query.h). */
+#include "query/query.h"
+
+int main(int argc, char **argv) { return qry_main(argc, argv, stdout, stderr); }

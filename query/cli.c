@@ -1,0 +1,373 @@
+/* query/cli.c: cairn-query's command line: the command and option tables,
+ * argument parsing into a qry_opts, --help / --version, and dispatch.
+ *
+ * Parsing is table-driven and written here rather than with getopt_long so it
+ * keeps no global state (qry_run is called many times in one test process) and
+ * every message can name the command and the option to fix.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/timeparse.h"
+#include "query/internal.h"
+
+enum opt_id {
+  OPT_HELP,
+  OPT_DATA,
+  OPT_SERVER,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_TLS_CA,
+  OPT_SINCE,
+  OPT_UNTIL,
+  OPT_NAMESPACE,
+  OPT_POD,
+  OPT_CONTAINER,
+  OPT_NODE,
+  OPT_SOURCE,
+  OPT_GREP,
+  OPT_LIMIT,
+  OPT_OLDEST_FIRST,
+  OPT_NEWEST_FIRST,
+  OPT_OUTPUT,
+  OPT_STATS,
+  OPT_COUNT_
+};
+
+#define CMD_SEARCH 1u
+#define CMD_STATS 2u
+#define CMD_ALL (CMD_SEARCH | CMD_STATS)
+
+typedef struct opt_def {
+  const char *name; /* long name without "--" */
+  const char *arg;  /* metavariable; NULL = flag without value */
+  enum opt_id id;
+  unsigned cmds;    /* CMD_* bits of the commands that take it */
+  bool once;        /* a filter: giving it twice is an error, not "last wins" */
+  const char *help;
+} opt_def;
+
+static const opt_def opts[] = {
+    {"data", "DIR", OPT_DATA, CMD_ALL, false,
+     "store directory of the aggregator (env CAIRN_DATA)"},
+    {"server", "HOST:PORT", OPT_SERVER, CMD_ALL, false,
+     "query a remote aggregator (not implemented yet)"},
+    {"tls-cert", "FILE", OPT_TLS_CERT, CMD_ALL, false, "client certificate for --server"},
+    {"tls-key", "FILE", OPT_TLS_KEY, CMD_ALL, false, "client key for --server"},
+    {"tls-ca", "FILE", OPT_TLS_CA, CMD_ALL, false, "CA bundle for --server"},
+    {"since", "T", OPT_SINCE, CMD_SEARCH, false,
+     "from T on (RFC 3339, YYYY-MM-DD, now, or 15m/2h/7d ago)"},
+    {"until", "T", OPT_UNTIL, CMD_SEARCH, false, "before T (same forms as --since)"},
+    {"namespace", "NS", OPT_NAMESPACE, CMD_SEARCH, true, "only this Kubernetes namespace"},
+    {"pod", "POD", OPT_POD, CMD_SEARCH, true, "only this pod"},
+    {"container", "C", OPT_CONTAINER, CMD_SEARCH, true, "only this container"},
+    {"node", "N", OPT_NODE, CMD_SEARCH, true, "only this node"},
+    {"source", "S", OPT_SOURCE, CMD_SEARCH, true, "container, audit or k8s-audit"},
+    {"grep", "TEXT", OPT_GREP, CMD_SEARCH, true, "message contains TEXT (case-sensitive)"},
+    {"limit", "N", OPT_LIMIT, CMD_SEARCH, false, "at most N records (default 100, 0 = all)"},
+    {"newest-first", NULL, OPT_NEWEST_FIRST, CMD_SEARCH, false, "newest record first (default)"},
+    {"oldest-first", NULL, OPT_OLDEST_FIRST, CMD_SEARCH, false, "oldest record first"},
+    {"output", "FORMAT", OPT_OUTPUT, CMD_ALL, false, "text (default), json or csv"},
+    {"stats", NULL, OPT_STATS, CMD_SEARCH, false,
+     "print index used, entries examined and matched to stderr"},
+    {"help", NULL, OPT_HELP, CMD_ALL, false, "show this help"},
+};
+
+typedef int (*cmd_run_fn)(const qry_opts *o, const qry_env *env);
+
+typedef struct cmd_def {
+  const char *name;
+  unsigned bit;   /* CMD_* for implemented commands */
+  cmd_run_fn run; /* NULL = recognised but not implemented yet */
+  const char *summary;
+} cmd_def;
+
+static const cmd_def cmds[] = {
+    {"search", CMD_SEARCH, qry__search_cmd, "find records by time, pod, namespace, text"},
+    {"stats", CMD_STATS, qry__stats_cmd, "record count, last sequence, map size and use"},
+    {"audit", 0, NULL, "audit views (auid, syscall, k8s user/verb)"},
+    {"verify", 0, NULL, "check the hash chain and signed checkpoints"},
+    {"export", 0, NULL, "export evidence with its proof"},
+    {"verify-export", 0, NULL, "verify an exported evidence file offline"},
+};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char time_hint[] = "use RFC 3339, YYYY-MM-DD or a duration like 2h";
+
+static void print_overview(FILE *f) {
+  fprintf(f,
+          "usage: cairn-query COMMAND --data DIR [options]\n"
+          "       cairn-query COMMAND --help\n"
+          "       cairn-query --help | --version\n\ncommands:\n");
+  for (size_t i = 0; i < COUNT_OF(cmds); i++)
+    fprintf(f, "  %-14s %s%s\n", cmds[i].name, cmds[i].summary,
+            cmds[i].run ? "" : " (not implemented yet)");
+  fprintf(f,
+          "\nexit status: 0 matches, 1 nothing matched, 2 usage, configuration or data error\n"
+          "example: cairn-query search --data /var/lib/cairn --namespace prod --since 2h\n");
+}
+
+static void print_cmd_help(FILE *f, const cmd_def *c) {
+  fprintf(f, "usage: cairn-query %s --data DIR [options]\n%s\n\noptions:\n", c->name, c->summary);
+  for (size_t i = 0; i < COUNT_OF(opts); i++) {
+    if (!(opts[i].cmds & c->bit)) continue;
+    char left[40];
+    snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+             opts[i].arg ? opts[i].arg : "");
+    fprintf(f, "  %-22s %s\n", left, opts[i].help);
+  }
+}
+
+static const cmd_def *cmd_find(const char *name) {
+  for (size_t i = 0; i < COUNT_OF(cmds); i++)
+    if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
+  return NULL;
+}
+
+/* The option named by arg ("--name" or "--name=value"), or NULL. */
+static const opt_def *opt_find(const char *arg, const char **inline_val) {
+  *inline_val = NULL;
+  if (strncmp(arg, "--", 2) != 0) return NULL;
+  const char *name = arg + 2;
+  const char *eq = strchr(name, '=');
+  size_t n = eq ? (size_t)(eq - name) : strlen(name);
+  for (size_t i = 0; i < COUNT_OF(opts); i++) {
+    if (strlen(opts[i].name) == n && strncmp(opts[i].name, name, n) == 0) {
+      if (eq) *inline_val = eq + 1;
+      return &opts[i];
+    }
+  }
+  return NULL;
+}
+
+/* Raw option values, converted after the whole line is read so errors come in
+ * a stable order and "now" is read once. */
+typedef struct raw_args {
+  const char *val[OPT_COUNT_]; /* borrowed from argv */
+  bool seen[OPT_COUNT_];
+} raw_args;
+
+static int parse_time(const qry_env *env, const char *flag, const char *s, int64_t now,
+                      int64_t *out) {
+  if (cairn_time_parse_user(s, now, out) == CAIRN_OK) return QRY_EXIT_OK;
+  fprintf(env->err, "cairn-query: --%s: cannot parse '%s' (%s)\n", flag, s, time_hint);
+  return QRY_EXIT_USAGE;
+}
+
+static int parse_limit(const qry_env *env, const char *s, size_t *out) {
+  bool digits = *s != '\0';
+  for (const char *p = s; *p; p++)
+    if (*p < '0' || *p > '9') digits = false;
+  errno = 0;
+  unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
+  if (!digits || errno == ERANGE || v > SIZE_MAX) {
+    fprintf(env->err, "cairn-query: --limit: '%s' is not a count (use 0 for all, default %u)\n",
+            s, QRY_DEFAULT_LIMIT);
+    return QRY_EXIT_USAGE;
+  }
+  *out = (size_t)v;
+  return QRY_EXIT_OK;
+}
+
+/* Turn the raw values into o. QRY_EXIT_OK, or QRY_EXIT_USAGE after one line on err. */
+static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env, qry_opts *o) {
+  if (r->seen[OPT_SERVER] || r->seen[OPT_TLS_CERT] || r->seen[OPT_TLS_KEY] ||
+      r->seen[OPT_TLS_CA]) {
+    fprintf(env->err,
+            "cairn-query %s: remote mode (--server, --tls-*) is not implemented yet; run it on "
+            "the aggregator host with --data DIR (see README)\n",
+            c->name);
+    return QRY_EXIT_USAGE;
+  }
+  o->data_dir = r->seen[OPT_DATA] ? r->val[OPT_DATA] : env->data_dir;
+  if (!o->data_dir || !*o->data_dir) {
+    fprintf(env->err, "cairn-query %s: no store given: pass --data DIR or set CAIRN_DATA\n",
+            c->name);
+    return QRY_EXIT_USAGE;
+  }
+
+  const char *fmt = r->val[OPT_OUTPUT];
+  if (!fmt || strcmp(fmt, "text") == 0) {
+    o->format = QRY_FMT_TEXT;
+  } else if (strcmp(fmt, "json") == 0) {
+    o->format = QRY_FMT_JSON;
+  } else if (strcmp(fmt, "csv") == 0) {
+    o->format = QRY_FMT_CSV;
+  } else {
+    fprintf(env->err, "cairn-query: --output: unknown format '%s' (use text, json or csv)\n", fmt);
+    return QRY_EXIT_USAGE;
+  }
+
+  int64_t now = env->now_ns ? env->now_ns : cairn_time_now_ns();
+  int rc;
+  if (r->val[OPT_SINCE] &&
+      (rc = parse_time(env, "since", r->val[OPT_SINCE], now, &o->q.since_ns)) != QRY_EXIT_OK)
+    return rc;
+  if (r->val[OPT_UNTIL] &&
+      (rc = parse_time(env, "until", r->val[OPT_UNTIL], now, &o->q.until_ns)) != QRY_EXIT_OK)
+    return rc;
+  if (o->q.since_ns >= o->q.until_ns) {
+    fprintf(env->err,
+            "cairn-query: --since '%s' is not before --until '%s': the range is empty\n",
+            r->val[OPT_SINCE] ? r->val[OPT_SINCE] : "(open)",
+            r->val[OPT_UNTIL] ? r->val[OPT_UNTIL] : "(open)");
+    return QRY_EXIT_USAGE;
+  }
+
+  if (r->val[OPT_LIMIT] && (rc = parse_limit(env, r->val[OPT_LIMIT], &o->q.limit)) != QRY_EXIT_OK)
+    return rc;
+
+  if (r->val[OPT_SOURCE]) {
+    Cairn__Source src = CAIRN__SOURCE__SOURCE_UNKNOWN;
+    if (pb_source_parse(r->val[OPT_SOURCE], &src) != CAIRN_OK ||
+        src == CAIRN__SOURCE__SOURCE_UNKNOWN) {
+      fprintf(env->err,
+              "cairn-query: --source: unknown source '%s' (use container, audit or k8s-audit)\n",
+              r->val[OPT_SOURCE]);
+      return QRY_EXIT_USAGE;
+    }
+    o->q.source = (int)src;
+  }
+  o->q.kube_namespace = r->val[OPT_NAMESPACE];
+  o->q.pod = r->val[OPT_POD];
+  o->q.container = r->val[OPT_CONTAINER];
+  o->q.node = r->val[OPT_NODE];
+  o->q.grep = r->val[OPT_GREP];
+  o->print_stats = r->seen[OPT_STATS];
+  return QRY_EXIT_OK;
+}
+
+/* Parse argv[2..] for command c. Returns -1 to go on and run the command,
+ * QRY_EXIT_OK when --help was printed, QRY_EXIT_USAGE after one line on err. */
+static int parse_args(int argc, char *const *argv, const cmd_def *c, const qry_env *env,
+                      qry_opts *o) {
+  raw_args r;
+  memset(&r, 0, sizeof(r));
+  memset(o, 0, sizeof(*o));
+  o->cmd = c->name;
+  sto_query_init(&o->q);
+  o->q.limit = QRY_DEFAULT_LIMIT;
+  o->q.newest_first = true;
+
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0) a = "--help";
+    const char *val = NULL;
+    const opt_def *d = opt_find(a, &val);
+    if (!d) {
+      if (a[0] == '-')
+        fprintf(env->err, "cairn-query %s: unknown option '%s' (see cairn-query %s --help)\n",
+                c->name, a, c->name);
+      else
+        fprintf(env->err,
+                "cairn-query %s: unexpected argument '%s' (options are --name VALUE; see "
+                "cairn-query %s --help)\n",
+                c->name, a, c->name);
+      return QRY_EXIT_USAGE;
+    }
+    if (!(d->cmds & c->bit)) {
+      fprintf(env->err, "cairn-query %s: --%s does not apply to %s (see cairn-query %s --help)\n",
+              c->name, d->name, c->name, c->name);
+      return QRY_EXIT_USAGE;
+    }
+    if (d->id == OPT_HELP) {
+      print_cmd_help(env->out, c);
+      return QRY_EXIT_OK;
+    }
+    if (!d->arg && val) {
+      fprintf(env->err, "cairn-query %s: --%s takes no value\n", c->name, d->name);
+      return QRY_EXIT_USAGE;
+    }
+    if (d->arg && !val) {
+      if (i + 1 >= argc) {
+        fprintf(env->err, "cairn-query %s: --%s needs a value (%s)\n", c->name, d->name, d->arg);
+        return QRY_EXIT_USAGE;
+      }
+      val = argv[++i];
+    }
+    if (d->once && !*val) {
+      fprintf(env->err,
+              "cairn-query %s: --%s is empty; leave the filter out to match everything\n",
+              c->name, d->name);
+      return QRY_EXIT_USAGE;
+    }
+    if (d->once && r.seen[d->id]) {
+      fprintf(env->err,
+              "cairn-query %s: --%s given twice; each filter takes one value in this version\n",
+              c->name, d->name);
+      return QRY_EXIT_USAGE;
+    }
+    r.seen[d->id] = true;
+    r.val[d->id] = val;
+    if (d->id == OPT_OLDEST_FIRST) o->q.newest_first = false;
+    if (d->id == OPT_NEWEST_FIRST) o->q.newest_first = true;
+  }
+  return convert_args(c, &r, env, o) == QRY_EXIT_OK ? -1 : QRY_EXIT_USAGE;
+}
+
+int qry_run(int argc, char *const *argv, const qry_env *env) {
+  if (argc < 2) {
+    fprintf(env->err, "cairn-query: missing command (search, stats, audit, verify, export, "
+                      "verify-export; see cairn-query --help)\n");
+    return QRY_EXIT_USAGE;
+  }
+  const char *first = argv[1];
+  if (strcmp(first, "--help") == 0 || strcmp(first, "-h") == 0 ||
+      (strcmp(first, "help") == 0 && argc == 2)) {
+    print_overview(env->out);
+    return QRY_EXIT_OK;
+  }
+  if (strcmp(first, "--version") == 0 || strcmp(first, "version") == 0) {
+    fprintf(env->out, "cairn-query %s\n", CAIRN_VERSION);
+    return QRY_EXIT_OK;
+  }
+  if (strcmp(first, "help") == 0) {
+    const cmd_def *c = cmd_find(argv[2]);
+    if (c && c->run) {
+      print_cmd_help(env->out, c);
+      return QRY_EXIT_OK;
+    }
+    first = argv[2]; /* fall through to the unknown / not implemented message */
+  }
+  if (first[0] == '-') {
+    fprintf(env->err,
+            "cairn-query: expected a command before '%s' (e.g. cairn-query search --data DIR; "
+            "see cairn-query --help)\n",
+            first);
+    return QRY_EXIT_USAGE;
+  }
+  const cmd_def *c = cmd_find(first);
+  if (!c) {
+    fprintf(env->err,
+            "cairn-query: unknown command '%s' (search, stats, audit, verify, export, "
+            "verify-export; see cairn-query --help)\n",
+            first);
+    return QRY_EXIT_USAGE;
+  }
+  if (!c->run) {
+    fprintf(env->err, "cairn-query %s: not implemented yet (see README)\n", c->name);
+    return QRY_EXIT_USAGE;
+  }
+  qry_opts o;
+  int rc = parse_args(argc, argv, c, env, &o);
+  if (rc >= 0) return rc;
+  return c->run(&o, env);
+}
+
+int qry_main(int argc, char *const *argv, FILE *out, FILE *err) {
+  const char *data = getenv("CAIRN_DATA");
+  const char *no_color = getenv("NO_COLOR");
+  const char *term = getenv("TERM");
+  qry_env env = {
+      .out = out,
+      .err = err,
+      .data_dir = data && *data ? data : NULL,
+      .now_ns = 0,
+      .out_is_tty = isatty(fileno(out)) == 1,
+  };
+  env.color = env.out_is_tty && !(no_color && *no_color) && !(term && strcmp(term, "dumb") == 0);
+  return qry_run(argc, argv, &env);
+}

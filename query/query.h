@@ -1,0 +1,49 @@
+/* query/query.h: cairn-query, the audit query CLI, as a library call.
+ *
+ * main.c only forwards argv to qry_main(); tests call qry_run() with their
+ * own streams, environment and clock so every command is checked in-process.
+ *
+ * Caveats:
+ *  - The result is a process exit status, not a cairn_err: 0 = success (for
+ *    search: at least one record matched), 1 = nothing matched, 2 = usage,
+ *    configuration or data error. On 2 exactly one line naming what to fix
+ *    has been written to the error stream.
+ *  - The store is opened read-only and never created: point --data at the
+ *    directory an aggregator writes (CAIRN_DATA in the environment also works;
+ *    the flag wins).
+ *  - Nothing here is global: qry_run may be called repeatedly, also from
+ *    several threads with different qry_env values.
+ */
+#ifndef CAIRN_QUERY_QUERY_H
+#define CAIRN_QUERY_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses (DESIGN.md "Command-line surface"). */
+#define QRY_EXIT_OK 0
+#define QRY_EXIT_NO_MATCH 1
+#define QRY_EXIT_USAGE 2
+
+/* What qry_run needs from the process. All pointers are borrowed for the call. */
+typedef struct qry_env {
+  FILE *out;             /* results (and --help / --version); required */
+  FILE *err;             /* diagnostics, --stats; required */
+  const char *data_dir;  /* value of CAIRN_DATA, NULL = unset; --data wins */
+  int64_t now_ns;        /* "now" for relative times (--since 2h); 0 = read the clock */
+  bool out_is_tty;       /* out is a terminal: aligned columns in text output */
+  bool color;            /* colour text output (set only on a TTY without NO_COLOR) */
+} qry_env;
+
+/* Run one cairn-query command line. argv[0] is the program name, argv[1] the
+ * command (search, stats, audit, verify, export, verify-export) or --help /
+ * --version; argv is not modified. Returns QRY_EXIT_* (see Caveats). */
+int qry_run(int argc, char *const *argv, const qry_env *env);
+
+/* qry_run with env filled from the process: CAIRN_DATA, the clock, isatty(out)
+ * and NO_COLOR (colour only on a TTY and when NO_COLOR is unset or empty).
+ * This is all main() does. */
+int qry_main(int argc, char *const *argv, FILE *out, FILE *err);
+
+#endif

@@ -1,0 +1,162 @@
+/* tests/query/cli_test.c: cairn-query's command line: help and version,
+ * and that every usage, configuration and data error exits 2 with exactly
+ * one line on stderr naming what to fix (and nothing on stdout).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "tests/query/fixture.h"
+
+/* Assert r is a usage error: rc 2, no stdout, one stderr line containing want. */
+static void assert_usage_error(fx_result *r, const char *want) {
+  if (r->rc != 2 || !strstr(r->err, want)) fprintf(stderr, "stderr was: %s", r->err);
+  assert_int_equal(r->rc, 2);
+  assert_int_equal(r->out_len, 0);
+  assert_int_equal(fx_lines(r->err), 1);
+  assert_non_null(strstr(r->err, want));
+  fx_result_free(r);
+}
+
+static void help_and_version_exit_0_on_stdout(void **state) {
+  fx_result r = FX_RUN(NULL, "--help");
+  assert_int_equal(r.rc, 0);
+  assert_non_null(strstr(r.out, "search"));
+  assert_non_null(strstr(r.out, "verify-export"));
+  assert_int_equal(r.err_len, 0);
+  fx_result_free(&r);
+
+  r = FX_RUN(NULL, "--version");
+  assert_int_equal(r.rc, 0);
+  assert_string_equal(r.out, "cairn-query " CAIRN_VERSION "\n");
+  fx_result_free(&r);
+}
+
+static void command_help_lists_the_commands_options(void **state) {
+  const char *flags[] = {"--data", "--since", "--until", "--namespace", "--pod", "--container",
+                         "--node", "--source", "--grep", "--limit", "--oldest-first",
+                         "--newest-first", "--output", "--stats"};
+  fx_result r = FX_RUN(NULL, "search", "--help");
+  assert_int_equal(r.rc, 0);
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+    assert_non_null(strstr(r.out, flags[i]));
+  fx_result_free(&r);
+
+  /* --help wins over missing --data, and works as "help COMMAND" */
+  r = FX_RUN(NULL, "help", "stats");
+  assert_int_equal(r.rc, 0);
+  assert_non_null(strstr(r.out, "cairn-query stats"));
+  assert_null(strstr(r.out, "--grep"));
+  fx_result_free(&r);
+}
+
+static void missing_or_unknown_command_exits_2(void **state) {
+  fx_result r = fx_runv(NULL, (const char *const[]){NULL});
+  assert_usage_error(&r, "missing command");
+  r = FX_RUN(NULL, "serch", "--data", "/tmp");
+  assert_usage_error(&r, "unknown command 'serch'");
+  r = FX_RUN(NULL, "--data", "/tmp", "search");
+  assert_usage_error(&r, "expected a command before '--data'");
+}
+
+static void unknown_flag_exits_2_naming_the_flag(void **state) {
+  fx_result r = FX_RUN(NULL, "search", "--data", "/tmp", "--podd", "x");
+  assert_usage_error(&r, "unknown option '--podd'");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "stray");
+  assert_usage_error(&r, "unexpected argument 'stray'");
+  r = FX_RUN(NULL, "stats", "--data", "/tmp", "--pod", "x");
+  assert_usage_error(&r, "--pod does not apply to stats");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--stats=yes");
+  assert_usage_error(&r, "--stats takes no value");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--since");
+  assert_usage_error(&r, "--since needs a value");
+}
+
+static void bad_time_exits_2_with_the_accepted_forms(void **state) {
+  fx_result r = FX_RUN(NULL, "search", "--data", "/tmp", "--since", "xyz");
+  assert_usage_error(&r, "cairn-query: --since: cannot parse 'xyz' (use RFC 3339, YYYY-MM-DD "
+                         "or a duration like 2h)");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--until", "2024-13-01");
+  assert_usage_error(&r, "--until: cannot parse '2024-13-01'");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--since", "1h", "--until", "2h");
+  assert_usage_error(&r, "is not before --until");
+}
+
+static void bad_limit_output_or_source_exits_2(void **state) {
+  fx_result r = FX_RUN(NULL, "search", "--data", "/tmp", "--limit", "-3");
+  assert_usage_error(&r, "--limit: '-3' is not a count");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--limit", "10x");
+  assert_usage_error(&r, "--limit: '10x'");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--output", "xml");
+  assert_usage_error(&r, "--output: unknown format 'xml' (use text, json or csv)");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--source", "syslog");
+  assert_usage_error(&r, "--source: unknown source 'syslog'");
+}
+
+static void filter_given_twice_or_empty_exits_2(void **state) {
+  fx_result r = FX_RUN(NULL, "search", "--data", "/tmp", "--pod", "a", "--pod", "b");
+  assert_usage_error(&r, "--pod given twice");
+  /* an empty filter (e.g. an unset shell variable) must not widen to "everything" */
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--namespace", "");
+  assert_usage_error(&r, "--namespace is empty");
+  r = FX_RUN(NULL, "search", "--data", "/tmp", "--grep=");
+  assert_usage_error(&r, "--grep is empty");
+}
+
+static void missing_store_exits_2_with_storages_message(void **state) {
+  char dir[] = "/tmp/cairn-query-empty-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  fx_result r = FX_RUN(NULL, "search", "--data", dir);
+  char want[128];
+  snprintf(want, sizeof(want), "no cairn store in %s", dir);
+  assert_usage_error(&r, want);
+  r = FX_RUN(NULL, "stats", "--data", dir);
+  assert_usage_error(&r, want);
+  /* the read-only open never creates the store */
+  char sub[96];
+  snprintf(sub, sizeof(sub), "%s/data.mdb", dir);
+  assert_int_equal(access(sub, F_OK), -1);
+  assert_int_equal(rmdir(dir), 0);
+}
+
+static void missing_data_dir_exits_2(void **state) {
+  fx_result r = FX_RUN(NULL, "search", "--pod", "x");
+  assert_usage_error(&r, "pass --data DIR or set CAIRN_DATA");
+}
+
+static void not_implemented_commands_exit_2(void **state) {
+  const char *cmds[] = {"audit", "verify", "export", "verify-export"};
+  for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+    fx_result r = FX_RUN("/tmp", cmds[i], "--data", "/tmp");
+    char want[96];
+    snprintf(want, sizeof(want), "cairn-query %s: not implemented yet (see README)", cmds[i]);
+    assert_usage_error(&r, want);
+  }
+}
+
+static void server_mode_not_implemented_exits_2(void **state) {
+  fx_result r = FX_RUN(NULL, "search", "--server", "agg:7000", "--pod", "x");
+  assert_usage_error(&r, "remote mode (--server, --tls-*) is not implemented yet");
+  r = FX_RUN(NULL, "stats", "--server=agg:7000", "--tls-ca", "ca.pem");
+  assert_usage_error(&r, "not implemented yet");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(help_and_version_exit_0_on_stdout),
+      cmocka_unit_test(command_help_lists_the_commands_options),
+      cmocka_unit_test(missing_or_unknown_command_exits_2),
+      cmocka_unit_test(unknown_flag_exits_2_naming_the_flag),
+      cmocka_unit_test(bad_time_exits_2_with_the_accepted_forms),
+      cmocka_unit_test(bad_limit_output_or_source_exits_2),
+      cmocka_unit_test(filter_given_twice_or_empty_exits_2),
+      cmocka_unit_test(missing_store_exits_2_with_storages_message),
+      cmocka_unit_test(missing_data_dir_exits_2),
+      cmocka_unit_test(not_implemented_commands_exit_2),
+      cmocka_unit_test(server_mode_not_implemented_exits_2),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
