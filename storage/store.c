@@ -1,2 +1,0 @@
-/* storage/store.c: placeholder until implemented */
-typedef int cairn_placeholder_unused_;

@@ -1,0 +1,199 @@
+/* tests/storage/env_test.c: opening the store: read-only open of a missing
+ * store, argument checks, and read-only readers in one process while a writer
+ * in another (fork) commits and grows the map underneath them.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "tests/storage/sto_test_util.h"
+
+static int setup(void **state) {
+  tdir *d = malloc(sizeof(*d));
+  tdir_make(d);
+  *state = d;
+  return 0;
+}
+
+static int teardown(void **state) {
+  tdir_remove(*state);
+  free(*state);
+  return 0;
+}
+
+static void read_only_open_of_missing_store_is_notfound(void **state) {
+  tdir *d = *state;
+  sto_options o = {.read_only = true};
+  sto_env *env = (sto_env *)1;
+  char eb[256];
+  assert_int_equal(sto_open(d->store, &o, &env, eb, sizeof(eb)), CAIRN_E_NOTFOUND);
+  assert_null(env);
+  assert_non_null(strstr(eb, "no cairn store in"));
+  assert_non_null(strstr(eb, "cairn-aggregator --data"));
+  struct stat st;
+  assert_int_equal(stat(d->store, &st), -1); /* read-only never creates the dir */
+  /* an existing but empty dir is no store either */
+  assert_int_equal(mkdir(d->store, 0700), 0);
+  assert_int_equal(sto_open(d->store, &o, &env, eb, sizeof(eb)), CAIRN_E_NOTFOUND);
+  assert_non_null(strstr(eb, d->store));
+}
+
+static void open_rejects_bad_arguments_and_missing_parent(void **state) {
+  tdir *d = *state;
+  sto_env *env = NULL;
+  char eb[256];
+  assert_int_equal(sto_open(NULL, NULL, &env, eb, sizeof(eb)), CAIRN_E_INVAL);
+  assert_int_equal(sto_open("", NULL, &env, NULL, 0), CAIRN_E_INVAL);
+  char deep[200];
+  snprintf(deep, sizeof(deep), "%s/no/such/dir", d->path);
+  assert_int_equal(sto_open(deep, NULL, &env, eb, sizeof(eb)), CAIRN_E_NOTFOUND);
+  assert_non_null(strstr(eb, "cannot create data dir"));
+  sto_close(NULL);
+}
+
+static void open_with_null_options_uses_defaults(void **state) {
+  tdir *d = *state;
+  sto_env *env = NULL;
+  assert_int_equal(sto_open(d->store, NULL, &env, NULL, 0), CAIRN_OK);
+  sto_stats st;
+  assert_int_equal(sto_stats_get(env, &st), CAIRN_OK);
+  assert_int_equal(st.map_size, 1ull << 30);
+  assert_int_equal(st.records, 0);
+  assert_int_equal(st.last_seq, 0);
+  sto_close(env);
+}
+
+#define CHILD_BATCHES 120
+#define CHILD_BATCH 50
+
+/* Writer process: commits CHILD_BATCHES groups, growing the 1 MiB map as it
+ * fills. Reports through its exit status only (no cmocka in the child). */
+static int child_writer(const tdir *d) {
+  sto_options o = {.map_size = 1u << 20, .max_map_size = 256u << 20, .no_sync = true};
+  sto_env *env;
+  if (sto_open(d->store, &o, &env, NULL, 0) != CAIRN_OK) return 10;
+  static char msg[600];
+  memset(msg, 'w', sizeof(msg) - 1);
+  Cairn__Record r[CHILD_BATCH], *p[CHILD_BATCH];
+  for (int b = 0; b < CHILD_BATCHES; b++) {
+    for (int i = 0; i < CHILD_BATCH; i++) {
+      rec_fill(&r[i], b * CHILD_BATCH + i, "ns", "pod", "c", "n", msg, 0, 0);
+      p[i] = &r[i];
+    }
+    for (int attempt = 0;; attempt++) {
+      if (attempt > 20) return 11;
+      sto_wtxn *t;
+      if (sto_wtxn_begin(env, &t) != CAIRN_OK) return 12;
+      sto_ingest_meta m = {.instance_id = "child", .identity = "id"};
+      uint32_t stored, dups;
+      cairn_err err = sto_wtxn_put_records(t, &m, p, CHILD_BATCH, &stored, &dups);
+      if (err == CAIRN_OK) err = sto_wtxn_cursor_set(t, "progress", (uint64_t)b + 1);
+      if (err == CAIRN_OK) {
+        err = sto_wtxn_commit(t);
+      } else {
+        sto_wtxn_abort(t);
+      }
+      if (err == CAIRN_E_MAPFULL) {
+        if (sto_grow(env) != CAIRN_OK) return 13;
+        continue;
+      }
+      if (err != CAIRN_OK) return 14;
+      break;
+    }
+  }
+  sto_close(env);
+  return 0;
+}
+
+typedef struct contig {
+  uint64_t next; /* expected next seq */
+  bool ok;
+} contig;
+
+static bool contig_cb(const Cairn__Record *r, void *ud) {
+  contig *c = ud;
+  if (r->seq != c->next) c->ok = false;
+  c->next++;
+  return true;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void read_only_reader_follows_writer_in_other_process(void **state) {
+  tdir *d = *state;
+  sto_env *env = open_rw(d, 1u << 20, 256u << 20); /* create the store */
+  sto_close(env);
+
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) _exit(child_writer(d));
+
+  env = open_ro(d);
+  const uint64_t total = (uint64_t)CHILD_BATCHES * CHILD_BATCH;
+  uint64_t last_seen = 0, reads = 0, distinct_states = 0;
+  int status = 0;
+  bool child_done = false;
+  double deadline = now_s() + 60;
+  while (now_s() < deadline) {
+    sto_stats st;
+    assert_int_equal(sto_stats_get(env, &st), CAIRN_OK);
+    assert_int_equal(st.records, st.last_seq); /* one consistent snapshot */
+    assert_true(st.last_seq >= last_seen);     /* never goes back */
+    assert_int_equal(st.last_seq % CHILD_BATCH, 0); /* only whole groups */
+    if (st.last_seq != last_seen) distinct_states++;
+    last_seen = st.last_seq;
+    contig c = {.next = 1, .ok = true};
+    assert_int_equal(sto_scan_after(env, 0, 0, contig_cb, &c), CAIRN_OK);
+    assert_true(c.ok);
+    assert_true(c.next - 1 >= st.last_seq);
+    reads++;
+    if (!child_done && waitpid(pid, &status, WNOHANG) == pid) child_done = true;
+    if (child_done && last_seen == total) break;
+  }
+  if (!child_done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    fail_msg("writer child did not finish within the deadline (saw %llu records)",
+             (unsigned long long)last_seen);
+  }
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(last_seen, total);
+  assert_true(reads >= 2);
+  uint64_t progress;
+  assert_int_equal(sto_cursor_get(env, "progress", &progress), CAIRN_OK);
+  assert_int_equal(progress, CHILD_BATCHES);
+  sto_stats st;
+  assert_int_equal(sto_stats_get(env, &st), CAIRN_OK);
+  assert_true(st.map_size > (1u << 20)); /* the reader adopted the grown map */
+  sto_query q;
+  sto_query_init(&q);
+  q.pod = "pod";
+  q.newest_first = true;
+  q.limit = 3;
+  seq_list l = {0};
+  assert_int_equal(sto_query_run(env, &q, seq_list_cb, &l, NULL), CAIRN_OK);
+  assert_int_equal(l.n, 3);
+  assert_int_equal(l.v[0], total);
+  seq_list_fini(&l);
+  sto_close(env);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(read_only_open_of_missing_store_is_notfound, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(open_rejects_bad_arguments_and_missing_parent, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(open_with_null_options_uses_defaults, setup, teardown),
+      cmocka_unit_test_setup_teardown(read_only_reader_follows_writer_in_other_process, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
