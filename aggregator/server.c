@@ -1,2 +1,380 @@
-/* aggregator/server.c: placeholder until implemented */
-typedef int cairn_placeholder_unused_;
+/* aggregator/server.c: the TLS listener and the session protocol, on the loop.
+ *
+ * A session is Hello -> HelloAck, then Batch -> Ack in order. The loop never
+ * decodes a batch or touches LMDB: it copies the zstd payload into a job for
+ * the writer thread (writer.c) and sends the Ack when the completion comes
+ * back through done_async. Jobs hold a reference on their connection, so a
+ * connection closed mid-batch stays valid until its last completion is seen.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator/internal.h"
+#include "common/log.h"
+
+#define AGG_INSTANCE_ID_MAX 64u
+
+void agg__conn_unref(agg_conn *c) {
+  if (!c) return;
+  if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+  free(c->identity);
+  free(c->node);
+  free(c->instance_id);
+  free(c->close_reason);
+  free(c);
+}
+
+agg_reject_kind agg__reject_kind(cairn_err e) {
+  switch (e) {
+    case CAIRN_E_LIMIT: return AGG_REJ_LIMIT;
+    case CAIRN_E_ZSTD: return AGG_REJ_ZSTD;
+    case CAIRN_E_PROTO: return AGG_REJ_PROTO;
+    case CAIRN_E_PERM: return AGG_REJ_PERM;
+    default: return AGG_REJ_OTHER;
+  }
+}
+
+/* Close c (idempotent), remembering why for the on_close log line. */
+static void conn_close(agg_conn *c, cairn_err why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_close(agg_conn *c, cairn_err why, const char *fmt, ...) {
+  if (!c->pc || c->state == AGG_CONN_CLOSING) return;
+  char reason[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof(reason), fmt, ap);
+  va_end(ap);
+  free(c->close_reason);
+  c->close_reason = strdup(reason);
+  c->state = AGG_CONN_CLOSING;
+  atomic_store(&c->dead, true);
+  pb_conn_close(c->pc, why, reason);
+}
+
+/* Pack env and queue it as one frame on c. */
+static cairn_err conn_send_env(agg_conn *c, const Cairn__Envelope *env) {
+  if (!c->pc) return CAIRN_E_CLOSED;
+  size_t n = cairn__envelope__get_packed_size(env);
+  uint8_t stackbuf[1024];
+  uint8_t *p = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
+  if (!p) return CAIRN_E_NOMEM;
+  cairn__envelope__pack(env, p);
+  cairn_err e = pb_conn_send(c->pc, p, n);
+  if (p != stackbuf) free(p);
+  return e;
+}
+
+static cairn_err send_hello_ack(agg_conn *c, Cairn__AckStatus st, const char *reason,
+                                const char *identity) {
+  Cairn__HelloAck ha = CAIRN__HELLO_ACK__INIT;
+  ha.protocol_version = PB_PROTOCOL_VERSION;
+  ha.status = st;
+  ha.reason = (char *)(reason ? reason : "");
+  ha.identity = (char *)(identity ? identity : "");
+  Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+  env.msg_case = CAIRN__ENVELOPE__MSG_HELLO_ACK;
+  env.hello_ack = &ha;
+  return conn_send_env(c, &env);
+}
+
+static cairn_err send_ack(agg_conn *c, const agg_job *j) {
+  Cairn__Ack ack = CAIRN__ACK__INIT;
+  ack.seq = j->seq;
+  ack.status = j->status;
+  ack.reason = (char *)(j->status == CAIRN__ACK_STATUS__ACK_OK ? "" : j->reason);
+  ack.stored = j->stored;
+  ack.duplicates = j->dups;
+  Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+  env.msg_case = CAIRN__ENVELOPE__MSG_ACK;
+  env.ack = &ack;
+  return conn_send_env(c, &env);
+}
+
+/* Refuse a Hello: HelloAck REJECT with reason, then close. */
+static cairn_err hello_reject(agg_conn *c, cairn_err e, const char *reason) {
+  agg *a = c->a;
+  atomic_fetch_add(&a->m.rejects[agg__reject_kind(e)], 1);
+  cairn_log_warn(AGG_COMP, "session from %s refused: %s", c->peer, reason);
+  cairn_err se = send_hello_ack(c, CAIRN__ACK_STATUS__ACK_REJECT, reason, pb_conn_identity(c->pc));
+  if (se != CAIRN_OK) {
+    cairn_log_warn(AGG_COMP, "could not send HelloAck REJECT to %s: %s", c->peer,
+                   cairn_err_name(se));
+  }
+  conn_close(c, e, "Hello refused: %s", reason);
+  return CAIRN_OK;
+}
+
+static cairn_err on_hello(agg_conn *c, const Cairn__Hello *h) {
+  char reason[256];
+  if (h->protocol_version != PB_PROTOCOL_VERSION) {
+    snprintf(reason, sizeof(reason),
+             "CAIRN_E_PROTO: protocol version %u is not supported (this aggregator speaks %u); "
+             "upgrade the older side",
+             h->protocol_version, PB_PROTOCOL_VERSION);
+    return hello_reject(c, CAIRN_E_PROTO, reason);
+  }
+  size_t ilen = h->instance_id ? strlen(h->instance_id) : 0;
+  if (ilen == 0 || ilen > AGG_INSTANCE_ID_MAX) {
+    snprintf(reason, sizeof(reason),
+             "CAIRN_E_PROTO: instance_id must be 1..%u characters (got %zu)", AGG_INSTANCE_ID_MAX,
+             ilen);
+    return hello_reject(c, CAIRN_E_PROTO, reason);
+  }
+  const char *identity = pb_conn_identity(c->pc);
+  const char *node = identity;
+  if (h->node_name && *h->node_name) {
+    if (!pb_conn_peer_has_name(c->pc, h->node_name)) {
+      snprintf(reason, sizeof(reason), "CAIRN_E_PERM: certificate CN=%s does not cover node %.64s",
+               identity, h->node_name);
+      return hello_reject(c, CAIRN_E_PERM, reason);
+    }
+    node = h->node_name;
+  }
+  c->identity = strdup(identity);
+  c->node = strdup(node);
+  c->instance_id = strdup(h->instance_id);
+  if (!c->identity || !c->node || !c->instance_id) return CAIRN_E_NOMEM;
+  cairn_err e = send_hello_ack(c, CAIRN__ACK_STATUS__ACK_OK, NULL, identity);
+  if (e != CAIRN_OK) return e;
+  c->state = AGG_CONN_READY;
+  c->counted = true;
+  atomic_fetch_add(&c->a->m.sessions, 1);
+  cairn_log_info(AGG_COMP, "session from %s: identity=%s node=%s instance=%s agent=%s", c->peer,
+                 c->identity, c->node, c->instance_id,
+                 h->agent_version && *h->agent_version ? h->agent_version : "-");
+  return CAIRN_OK;
+}
+
+static void conn_maybe_pause(agg_conn *c) {
+  if (c->paused) return;
+  if (c->inflight >= AGG_CONN_MAX_INFLIGHT || c->inflight_bytes >= AGG_CONN_MAX_INFLIGHT_BYTES) {
+    pb_conn_read_stop(c->pc);
+    c->paused = true;
+  }
+}
+
+static void conn_maybe_resume(agg_conn *c) {
+  if (!c->paused || !c->pc || c->state != AGG_CONN_READY || c->a->shutting_down) return;
+  if (c->inflight <= AGG_CONN_MAX_INFLIGHT / 2 &&
+      c->inflight_bytes <= AGG_CONN_MAX_INFLIGHT_BYTES / 2) {
+    c->paused = false;
+    pb_conn_read_start(c->pc);
+  }
+}
+
+static cairn_err on_batch(agg_conn *c, const Cairn__Batch *b) {
+  agg_job *j = calloc(1, sizeof(*j));
+  if (!j) return CAIRN_E_NOMEM;
+  if (b->payload.len > 0) {
+    j->payload = malloc(b->payload.len);
+    if (!j->payload) {
+      free(j);
+      return CAIRN_E_NOMEM;
+    }
+    memcpy(j->payload, b->payload.data, b->payload.len);
+  }
+  j->payload_len = b->payload.len;
+  j->seq = b->seq;
+  j->record_count = b->record_count;
+  j->conn = c;
+  atomic_fetch_add(&c->refs, 1);
+  c->inflight++;
+  c->inflight_bytes += j->payload_len;
+  agg__writer_push(c->a, j);
+  conn_maybe_pause(c);
+  return CAIRN_OK;
+}
+
+static const char *env_case_name(Cairn__Envelope__MsgCase mc) {
+  switch (mc) {
+    case CAIRN__ENVELOPE__MSG_HELLO: return "Hello";
+    case CAIRN__ENVELOPE__MSG_HELLO_ACK: return "HelloAck";
+    case CAIRN__ENVELOPE__MSG_BATCH: return "Batch";
+    case CAIRN__ENVELOPE__MSG_ACK: return "Ack";
+    default: return "an empty envelope";
+  }
+}
+
+static void on_ready(pb_conn *pc, void *ud) {
+  agg_conn *c = ud;
+  if (c->state == AGG_CONN_HANDSHAKE) c->state = AGG_CONN_HELLO;
+  cairn_log_debug(AGG_COMP, "TLS handshake with %s done: identity=%s", c->peer,
+                  pb_conn_identity(pc));
+}
+
+static cairn_err on_frame(pb_conn *pc, const uint8_t *body, size_t len, void *ud) {
+  agg_conn *c = ud;
+  agg *a = c->a;
+  if (c->state == AGG_CONN_CLOSING) return CAIRN_OK; /* ignore what arrives after close */
+  cairn_arena_reset(&a->frame_arena);
+  Cairn__Envelope *env = NULL;
+  cairn_err e = pb_envelope_decode(body, len, &a->frame_arena, &env);
+  if (e != CAIRN_OK) {
+    atomic_fetch_add(&a->m.rejects[agg__reject_kind(e)], 1);
+    conn_close(c, e, "%s: frame of %zu bytes is not a cairn Envelope", cairn_err_name(e), len);
+    return e;
+  }
+  if (c->state == AGG_CONN_HELLO) {
+    if (env->msg_case != CAIRN__ENVELOPE__MSG_HELLO) {
+      atomic_fetch_add(&a->m.rejects[AGG_REJ_PROTO], 1);
+      conn_close(c, CAIRN_E_PROTO, "CAIRN_E_PROTO: peer sent %s before Hello",
+                 env_case_name(env->msg_case));
+      return CAIRN_E_PROTO;
+    }
+    e = on_hello(c, env->hello);
+  } else if (env->msg_case == CAIRN__ENVELOPE__MSG_BATCH) {
+    e = on_batch(c, env->batch);
+  } else {
+    atomic_fetch_add(&a->m.rejects[AGG_REJ_PROTO], 1);
+    conn_close(c, CAIRN_E_PROTO, "CAIRN_E_PROTO: unexpected %s from a collector after Hello",
+               env_case_name(env->msg_case));
+    return CAIRN_E_PROTO;
+  }
+  if (e != CAIRN_OK) conn_close(c, e, "%s: while handling a frame: %s", cairn_err_name(e), cairn_err_str(e));
+  return e;
+}
+
+static void on_close(pb_conn *pc, cairn_err why, const char *reason, void *ud) {
+  agg_conn *c = ud;
+  agg *a = c->a;
+  if (c->state == AGG_CONN_HANDSHAKE) {
+    cairn_log_warn(AGG_COMP, "TLS handshake with %s failed: %s", c->peer,
+                   reason && *reason ? reason : cairn_err_str(why));
+  } else {
+    const char *r = c->close_reason ? c->close_reason
+                    : why == CAIRN_E_CLOSED ? "peer closed the connection"
+                    : reason && *reason ? reason
+                                        : cairn_err_str(why);
+    cairn_log_info(AGG_COMP, "connection from %s closed (identity=%s node=%s instance=%s): %s",
+                   c->peer, c->identity ? c->identity : "-", c->node ? c->node : "-",
+                   c->instance_id ? c->instance_id : "-", r);
+  }
+  c->pc = NULL;
+  c->state = AGG_CONN_CLOSING;
+  atomic_store(&c->dead, true);
+  if (c->counted) atomic_fetch_sub(&a->m.sessions, 1);
+  c->counted = false;
+  if (c->prev) c->prev->next = c->next;
+  else a->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  agg__conn_unref(c);
+  agg__shutdown_check(a);
+}
+
+static const pb_conn_cbs conn_cbs = {
+    .on_ready = on_ready,
+    .on_frame = on_frame,
+    .on_close = on_close,
+    .on_drain = NULL,
+};
+
+static void on_connection(uv_stream_t *server, int status) {
+  agg *a = server->data;
+  if (status < 0) {
+    cairn_log_warn(AGG_COMP, "accept on %s failed: %s", a->listen_addr, uv_strerror(status));
+    return;
+  }
+  agg_conn *c = calloc(1, sizeof(*c));
+  if (!c) {
+    cairn_log_error(AGG_COMP, "accept on %s: out of memory; connection dropped", a->listen_addr);
+    return;
+  }
+  c->a = a;
+  atomic_init(&c->refs, 1);
+  atomic_init(&c->dead, false);
+  c->state = AGG_CONN_HANDSHAKE;
+  cairn_err e = pb_conn_accept(server, a->tls, a->limits.max_frame, &conn_cbs, c, &c->pc);
+  if (e != CAIRN_OK) {
+    cairn_log_warn(AGG_COMP, "accept on %s failed: %s", a->listen_addr, cairn_err_name(e));
+    free(c);
+    return;
+  }
+  snprintf(c->peer, sizeof(c->peer), "%s", pb_conn_peer(c->pc));
+  c->next = a->conns;
+  if (a->conns) a->conns->prev = c;
+  a->conns = c;
+  cairn_log_info(AGG_COMP, "accepted connection from %s", c->peer);
+  if (a->shutting_down) conn_close(c, CAIRN_OK, "aggregator is shutting down");
+}
+
+cairn_err agg__server_listen(agg *a, char *errbuf, size_t errlen) {
+  int r = uv_tcp_init(&a->loop, &a->listener);
+  if (r < 0) {
+    snprintf(errbuf, errlen, "--listen %s: %s", a->cfg.listen, uv_strerror(r));
+    return CAIRN_E_CONFIG;
+  }
+  a->listener_open = true;
+  a->listener.data = a;
+  return agg__tcp_listen(&a->listener, a->cfg.listen, "--listen", on_connection, a->listen_addr,
+                         sizeof(a->listen_addr), errbuf, errlen);
+}
+
+/* One completed job: send its Ack (if its session is still open), account. */
+static void handle_done(agg *a, agg_job *j) {
+  agg_conn *c = j->conn;
+  c->inflight--;
+  c->inflight_bytes -= j->payload_len;
+  if (!j->skipped && c->pc && c->state == AGG_CONN_READY) {
+    cairn_err e = send_ack(c, j);
+    if (e != CAIRN_OK) {
+      conn_close(c, e, "%s: could not send Ack for batch seq %llu", cairn_err_name(e),
+                 (unsigned long long)j->seq);
+    } else if (j->status == CAIRN__ACK_STATUS__ACK_REJECT) {
+      conn_close(c, j->err, "batch seq %llu rejected: %s", (unsigned long long)j->seq, j->reason);
+    }
+  }
+  conn_maybe_resume(c);
+  agg__job_free(j);
+}
+
+void agg__server_on_done(uv_async_t *h) {
+  agg *a = h->data;
+  agg_writer *w = &a->writer;
+  pthread_mutex_lock(&w->done_mu);
+  agg_job *list = w->done.head;
+  w->done.head = w->done.tail = NULL;
+  w->done.n = 0;
+  pthread_mutex_unlock(&w->done_mu);
+  while (list) {
+    agg_job *next = list->next;
+    list->next = NULL;
+    handle_done(a, list);
+    list = next;
+  }
+  agg__shutdown_check(a);
+}
+
+void agg__server_quiesce(agg *a) {
+  if (a->listener_open) {
+    uv_close((uv_handle_t *)&a->listener, NULL);
+    a->listener_open = false;
+  }
+  for (agg_conn *c = a->conns; c; c = c->next) {
+    if (!c->pc) continue;
+    if (c->state == AGG_CONN_READY) {
+      pb_conn_read_stop(c->pc);
+      c->paused = true;
+    } else {
+      conn_close(c, CAIRN_OK, "aggregator is shutting down");
+    }
+  }
+}
+
+uint64_t agg__server_inflight(const agg *a) {
+  uint64_t n = 0;
+  for (const agg_conn *c = a->conns; c; c = c->next)
+    if (c->pc && c->state == AGG_CONN_READY) n += c->inflight;
+  return n;
+}
+
+void agg__server_close_all(agg *a, const char *reason) {
+  agg_conn *c = a->conns;
+  while (c) {
+    agg_conn *next = c->next; /* on_close runs later, never inside pb_conn_close */
+    conn_close(c, CAIRN_OK, "%s", reason);
+    c = next;
+  }
+}

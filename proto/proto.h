@@ -42,15 +42,19 @@ void pb_limits_default(pb_limits *l);
 /* ---- frames ---- */
 
 /* Look at the start of a receive buffer. If a whole frame is present, set
- * *body/*body_len to the envelope bytes (borrowed from buf) and *consumed to
+ * *body and *body_len to the envelope bytes (borrowed from buf) and *consumed to
  * header+body; return CAIRN_OK. If more bytes are needed, return CAIRN_E_AGAIN.
  * If the announced length exceeds max_frame (or is 0), CAIRN_E_LIMIT: the
- * caller must close the connection (nothing was allocated). */
+ * caller must close the connection (nothing was allocated); *body_len then
+ * holds the announced length, for the log line. The length is checked as soon
+ * as the 4 header bytes are there, before the body arrived. Never allocates. */
 CAIRN_MUST_CHECK cairn_err pb_frame_peek(const uint8_t *buf, size_t len, uint32_t max_frame,
                                          const uint8_t **body, size_t *body_len,
                                          size_t *consumed);
 
-/* Append one frame (header + packed env) to out. CAIRN_E_NOMEM. */
+/* Append one frame (header + packed env) to out. CAIRN_E_NOMEM;
+ * CAIRN_E_INVAL when env has no message case set (it would pack to an empty
+ * frame, which every receiver rejects); CAIRN_E_LIMIT over 4 GiB. */
 CAIRN_MUST_CHECK cairn_err pb_frame_append(cairn_buf *out, const Cairn__Envelope *env);
 
 /* Unpack an envelope from body into arena a. CAIRN_E_PROTO when the bytes
@@ -63,20 +67,35 @@ CAIRN_MUST_CHECK cairn_err pb_envelope_decode(const uint8_t *body, size_t len, c
 
 typedef struct pb_codec pb_codec; /* reusable zstd contexts; one per thread */
 
-/* New codec with zstd compression level (1..19; 0 = default 1). NULL on OOM. */
+/* New codec with zstd compression level (1..19; 0 = default 1; values out of
+ * range are clamped). The zstd contexts and a scratch buffer are created once
+ * and reused by every call; scratch above 4 MiB is released after the call
+ * that needed it. Not thread-safe: one codec per thread. NULL on OOM. */
 pb_codec *pb_codec_new(int level);
 void pb_codec_free(pb_codec *c); /* NULL is fine */
 
+/* Detail of the last failed encode/decode on c (e.g. "payload decompresses to
+ * more than max_raw 1048576 bytes", or zstd's own error text), "" after a
+ * success. Put it in the Ack reason / log line. Valid until the next call on c. */
+const char *pb_codec_last_error(const pb_codec *c);
+
 /* Pack n records as a RecordBatch, compress with zstd, and append the
- * compressed bytes to out. *raw_size gets the uncompressed size.
- * CAIRN_E_NOMEM, CAIRN_E_ZSTD. */
+ * compressed bytes to out. *raw_size gets the uncompressed size. The records
+ * are borrowed (not copied); their string fields must be non-NULL (the
+ * CAIRN__RECORD__INIT default "" is fine). out is only appended to; on error
+ * out->len is unchanged. CAIRN_E_NOMEM, CAIRN_E_ZSTD. */
 CAIRN_MUST_CHECK cairn_err pb_batch_encode(pb_codec *c, Cairn__Record *const *recs, size_t n,
                                            cairn_buf *out, uint64_t *raw_size);
 
 /* Decompress payload (streaming, at most lim->max_raw bytes) and unpack the
- * RecordBatch into arena a. Errors: CAIRN_E_LIMIT (too large, too many
- * records), CAIRN_E_ZSTD (not a valid zstd frame), CAIRN_E_PROTO (not a
- * RecordBatch), CAIRN_E_NOMEM. *out valid until the arena is reset. */
+ * RecordBatch into arena a. payload must be exactly one zstd frame: trailing
+ * bytes or a second frame are CAIRN_E_ZSTD. The record count is pre-scanned
+ * on the raw bytes before unpacking, and unpacking may take at most ~16x the
+ * raw size from the arena (plus a fixed amount per record). Errors:
+ * CAIRN_E_LIMIT (over max_raw, over max_records, window too large, expands
+ * too much), CAIRN_E_ZSTD (not one valid, complete zstd frame), CAIRN_E_PROTO
+ * (not a RecordBatch), CAIRN_E_NOMEM; pb_codec_last_error says which.
+ * *out (NULL on error) is valid until the arena is reset. */
 CAIRN_MUST_CHECK cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len,
                                            const pb_limits *lim, cairn_arena *a,
                                            Cairn__RecordBatch **out);
@@ -101,5 +120,15 @@ const char *pb_format_name(Cairn__Format f);
 /* Reverse of pb_source_name/pb_format_name; CAIRN_E_PARSE if unknown. */
 CAIRN_MUST_CHECK cairn_err pb_source_parse(const char *s, Cairn__Source *out);
 CAIRN_MUST_CHECK cairn_err pb_format_parse(const char *s, Cairn__Format *out);
+
+/* ---- JSON rendering (query output, Kafka values) ---- */
+
+/* Append one JSON object (no newline) for r to out: seq, time (RFC 3339),
+ * time_ns, source, format, stream, node, namespace, pod, container,
+ * container_id, pod_uid, path, message (or message_b64 when the bytes are not
+ * valid UTF-8), flags (array of names), attrs (object), identity,
+ * instance_id, ingest_time. Empty strings and zero values are omitted.
+ * CAIRN_E_NOMEM. Implemented in proto/json.c. */
+CAIRN_MUST_CHECK cairn_err pb_record_json(const Cairn__Record *r, cairn_buf *out);
 
 #endif
