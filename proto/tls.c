@@ -20,6 +20,8 @@
 /* A frame at least this big is written as two TLS writes (header, body)
  * instead of being copied behind its header. */
 #define CONN_COPY_MAX (16u << 10)
+/* Receive/queue buffers larger than this are released once empty. */
+#define CONN_KEEP_BUF (1u << 20)
 /* Largest single uv_write (BIO_read and uv_buf_t take int/unsigned). */
 #define CONN_WRITE_MAX (1u << 30)
 
@@ -201,6 +203,7 @@ static bool conn_ready(pb_conn *c) {
     /* frames queued before the handshake go out before anything on_ready sends */
     cairn_err e = conn_encrypt(c, c->tx_plain.ptr, c->tx_plain.len);
     cairn_buf_reset(&c->tx_plain);
+    if (c->tx_plain.cap > CONN_KEEP_BUF) cairn_buf_fini(&c->tx_plain);
     if (e) return false;
     if (conn_flush(c)) return false;
   }
@@ -275,7 +278,8 @@ static void conn_deliver(pb_conn *c) {
   while (!c->closing && !c->paused) {
     const uint8_t *body = NULL;
     size_t blen = 0, used = 0;
-    cairn_err e = pb_frame_peek(c->rx.ptr + off, c->rx.len - off, c->max_frame, &body, &blen, &used);
+    cairn_err e =
+        pb_frame_peek(c->rx.ptr + off, c->rx.len - off, c->max_frame, &body, &blen, &used);
     if (e == CAIRN_E_AGAIN) break;
     if (e) {
       if (blen == 0)
@@ -292,7 +296,11 @@ static void conn_deliver(pb_conn *c) {
       return;
     }
   }
-  if (!c->closing) cairn_buf_consume(&c->rx, off);
+  if (!c->closing) {
+    cairn_buf_consume(&c->rx, off);
+    /* one big frame should not pin its buffer for the connection's life */
+    if (c->rx.len == 0 && c->rx.cap > CONN_KEEP_BUF) cairn_buf_fini(&c->rx);
+  }
   conn_check_eof(c);
 }
 
@@ -563,6 +571,24 @@ cairn_err pb_conn_send(pb_conn *c, const uint8_t *body, size_t len) {
     e = conn_encrypt(c, c->tx_plain.ptr, c->tx_plain.len);
     cairn_buf_reset(&c->tx_plain);
   }
+  if (e) return e;
+  return conn_flush(c);
+}
+
+cairn_err pb_conn_send_envelope(pb_conn *c, const Cairn__Envelope *env) {
+  if (c->closing) return CAIRN_E_CLOSED;
+  if (!c->ready) {
+    cairn_err e = pb_frame_append(&c->tx_plain, env);
+    if (e) return e;
+    if (conn_pending(c) >= PB_CONN_LOW_WATER) c->drain_armed = true;
+    return CAIRN_OK;
+  }
+  /* tx_plain is empty scratch once ready: pack header and body straight in */
+  cairn_buf_reset(&c->tx_plain);
+  cairn_err e = pb_frame_append(&c->tx_plain, env);
+  if (!e) e = conn_encrypt(c, c->tx_plain.ptr, c->tx_plain.len);
+  cairn_buf_reset(&c->tx_plain);
+  if (c->tx_plain.cap > CONN_KEEP_BUF) cairn_buf_fini(&c->tx_plain);
   if (e) return e;
   return conn_flush(c);
 }

@@ -37,6 +37,7 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "proto/proto.h"
 
 typedef struct pb_tls_ctx pb_tls_ctx;
 typedef struct pb_conn pb_conn;
@@ -120,6 +121,11 @@ CAIRN_MUST_CHECK cairn_err pb_conn_connect(uv_loop_t *loop, const struct sockadd
  * CAIRN_E_LIMIT over 4 GiB; CAIRN_E_NOMEM, CAIRN_E_TLS or CAIRN_E_IO mean the
  * connection is now closing (on_close follows). */
 CAIRN_MUST_CHECK cairn_err pb_conn_send(pb_conn *c, const uint8_t *body, size_t len);
+
+/* Pack env and queue it as one frame, without an intermediate copy (the
+ * usual way to send: pack straight into the connection's buffer). Same rules
+ * and errors as pb_conn_send; CAIRN_E_INVAL when env has no message set. */
+CAIRN_MUST_CHECK cairn_err pb_conn_send_envelope(pb_conn *c, const Cairn__Envelope *env);
 
 /* Close (idempotent: the first reason wins). Writes already queued are
  * flushed and a TLS close_notify is sent, for at most PB_CONN_LINGER_MS; then

@@ -1,0 +1,74 @@
+/* proto/record.c: single-record pack/unpack (the storage format) and the
+ * arena-backed protobuf-c allocators every decoder in proto/ uses.
+ * Unpacked messages never own heap memory: everything lives in the caller's
+ * cairn_arena and goes away with one reset, so free() is a no-op here.
+ */
+#include <stdint.h>
+
+#include "proto/internal.h"
+#include "proto/proto.h"
+
+/* protobuf-c alloc hook: plain arena allocation. */
+static void *arena_alloc_cb(void *data, size_t size) {
+  return cairn_arena_alloc(data, size);
+}
+
+/* protobuf-c free hook: arena memory is released by reset/fini only. */
+static void arena_free_cb(void *data, void *ptr) {
+  (void)data;
+  (void)ptr;
+}
+
+ProtobufCAllocator pb_arena_allocator(cairn_arena *a) {
+  ProtobufCAllocator al = {.alloc = arena_alloc_cb, .free = arena_free_cb, .allocator_data = a};
+  return al;
+}
+
+/* alloc hook with budget: the cost counted is the 16-aligned size the arena
+ * really hands out, so many tiny allocations cannot slip under the cap. */
+static void *budget_alloc_cb(void *data, size_t size) {
+  pb__budget_alloc *ba = data;
+  size_t cost = (size + 15) & ~(size_t)15;
+  if (cost < size || cost > ba->left) {
+    ba->exceeded = true;
+    return NULL;
+  }
+  void *p = cairn_arena_alloc(ba->arena, size);
+  if (p)
+    ba->left -= cost;
+  else
+    ba->oom = true;
+  return p;
+}
+
+ProtobufCAllocator pb__budget_allocator(pb__budget_alloc *ba, cairn_arena *a, size_t budget) {
+  ba->arena = a;
+  ba->left = budget;
+  ba->exceeded = false;
+  ba->oom = false;
+  ProtobufCAllocator al = {.alloc = budget_alloc_cb, .free = arena_free_cb, .allocator_data = ba};
+  return al;
+}
+
+cairn_err pb_record_pack(const Cairn__Record *r, cairn_buf *out) {
+  size_t n = cairn__record__get_packed_size(r);
+  cairn_err e = cairn_buf_reserve(out, n);
+  if (e) return e;
+  size_t w = cairn__record__pack(r, out->ptr + out->len);
+  out->len += w;
+  return CAIRN_OK;
+}
+
+cairn_err pb_record_unpack(const uint8_t *p, size_t len, cairn_arena *a, Cairn__Record **out) {
+  /* protobuf-c reports OOM and bad input the same way (NULL); the budget
+   * allocator (with no real budget) remembers which one it was. */
+  pb__budget_alloc ba;
+  ProtobufCAllocator al = pb__budget_allocator(&ba, a, SIZE_MAX);
+  Cairn__Record *r = cairn__record__unpack(&al, len, p);
+  if (!r) {
+    *out = NULL;
+    return ba.oom ? CAIRN_E_NOMEM : CAIRN_E_PROTO;
+  }
+  *out = r;
+  return CAIRN_OK;
+}
