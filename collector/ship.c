@@ -1,0 +1,370 @@
+/* collector/ship.c: the connection to the aggregator. Resolve (numeric, or
+ * uv_getaddrinfo: never synchronous DNS), TLS connect, Hello/HelloAck, then
+ * send encoded batches in queue order with up to --max-inflight unacked.
+ * Acks arrive in seq order; a lost connection puts every in-flight batch back
+ * to READY and reconnects with exponential backoff + jitter (250 ms .. 30 s),
+ * rotating through the --aggregator list. New seqs per connection; the
+ * aggregator dedupes records by (instance, file_stream, end_offset).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/internal.h"
+#include "common/log.h"
+#include "common/timeparse.h"
+
+#define BACKOFF_MIN_MS 250u
+#define BACKOFF_MAX_MS 30000u
+
+typedef enum ship_state {
+  SH_IDLE = 0, /* no connection, none pending: kick connects */
+  SH_BACKOFF,  /* waiting for the backoff timer */
+  SH_RESOLVING,
+  SH_CONNECTING, /* TCP + TLS handshake */
+  SH_HELLO,      /* Hello sent, waiting for HelloAck */
+  SH_READY,
+  SH_CLOSED,
+} ship_state;
+
+struct col_ship {
+  col_collector *c;
+  ship_state st;
+  pb_conn *conn;         /* live connection or NULL */
+  size_t peer;           /* index into cfg->peers */
+  char peer_name[300];   /* "host:port" for log lines */
+  uv_timer_t backoff_timer, retry_timer;
+  int open_handles;
+  uv_getaddrinfo_t gai;
+  bool gai_busy;
+  uint64_t backoff_ms;   /* next delay before jitter */
+  uint64_t rng;          /* xorshift state for jitter */
+  uint64_t next_seq;     /* per connection */
+  col_batch **inflight;  /* ring of SENT batches in seq order */
+  size_t if_head, if_n, if_cap;
+  bool retry_hold;       /* an Ack RETRY: wait for retry_timer before sending more */
+  bool closing;
+  void (*close_cb)(void *ud);
+  void *close_ud;
+  cairn_arena rx;        /* decoded frames, reset per frame */
+  cairn_buf tx;          /* packing scratch */
+};
+
+static void ship_connect(col_ship *s);
+static void maybe_closed(col_ship *s);
+
+bool col__ship_ready(const col_ship *s) { return s->st == SH_READY; }
+size_t col__ship_inflight(const col_ship *s) { return s->if_n; }
+
+static uint64_t jitter(col_ship *s, uint64_t ms) {
+  s->rng ^= s->rng << 13;
+  s->rng ^= s->rng >> 7;
+  s->rng ^= s->rng << 17;
+  uint64_t half = ms / 2;
+  return half + (half ? s->rng % (half + 1) : 0);
+}
+
+static void on_backoff(uv_timer_t *h) {
+  col_ship *s = h->data;
+  if (s->st != SH_BACKOFF || s->closing) return;
+  s->st = SH_IDLE;
+  ship_connect(s);
+}
+
+/* Schedule the next attempt on the next peer. */
+static void schedule_retry(col_ship *s) {
+  if (s->closing) return;
+  uint64_t delay = jitter(s, s->backoff_ms);
+  s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+  s->peer = (s->peer + 1) % s->c->cfg->n_peers;
+  s->st = SH_BACKOFF;
+  uv_timer_start(&s->backoff_timer, on_backoff, delay, 0);
+}
+
+static cairn_err send_env(col_ship *s, const Cairn__Envelope *env) {
+  size_t n = cairn__envelope__get_packed_size(env);
+  cairn_buf_reset(&s->tx);
+  if (cairn_buf_reserve(&s->tx, n) != CAIRN_OK) return CAIRN_E_NOMEM;
+  s->tx.len = cairn__envelope__pack(env, s->tx.ptr);
+  return pb_conn_send(s->conn, s->tx.ptr, s->tx.len);
+}
+
+static cairn_err send_batch(col_ship *s, col_batch *b) {
+  Cairn__Batch m = CAIRN__BATCH__INIT;
+  m.seq = ++s->next_seq;
+  m.record_count = (uint32_t)b->n;
+  m.raw_size = b->raw_size;
+  m.payload.data = b->payload.ptr;
+  m.payload.len = b->payload.len;
+  Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+  env.msg_case = CAIRN__ENVELOPE__MSG_BATCH;
+  env.batch = &m;
+  cairn_err err = send_env(s, &env);
+  if (err != CAIRN_OK) return err;
+  b->seq = m.seq;
+  b->state = COL_BATCH_SENT;
+  s->inflight[(s->if_head + s->if_n) % s->if_cap] = b;
+  s->if_n++;
+  s->c->stats.batches_sent++;
+  s->c->stats.bytes_sent += b->payload.len;
+  return CAIRN_OK;
+}
+
+void col__ship_kick(col_ship *s) {
+  if (s->closing || s->c->closing) return;
+  if (s->st == SH_IDLE) {
+    ship_connect(s);
+    return;
+  }
+  if (s->st != SH_READY || s->retry_hold) return;
+  for (col_batch *b = s->c->q_head; b && s->if_n < s->if_cap; b = b->next) {
+    if (b->state != COL_BATCH_READY) continue;
+    cairn_err err = send_batch(s, b);
+    if (err != CAIRN_OK) {
+      pb_conn_close(s->conn, err, "cannot queue a batch");
+      return;
+    }
+  }
+}
+
+/* Put every in-flight batch back to READY (they are re-sent in queue order). */
+static void requeue_inflight(col_ship *s) {
+  for (size_t i = 0; i < s->if_n; i++) {
+    col_batch *b = s->inflight[(s->if_head + i) % s->if_cap];
+    if (b->state == COL_BATCH_SENT) b->state = COL_BATCH_READY;
+  }
+  s->if_head = s->if_n = 0;
+}
+
+static void on_retry_timer(uv_timer_t *h) {
+  col_ship *s = h->data;
+  s->retry_hold = false;
+  col__ship_kick(s);
+}
+
+static void on_conn_ready(pb_conn *conn, void *ud) {
+  col_ship *s = ud;
+  const col_collector *c = s->c;
+  Cairn__Hello h = CAIRN__HELLO__INIT;
+  h.protocol_version = PB_PROTOCOL_VERSION;
+  h.instance_id = (char *)col__ckpt_instance_id(c->ck);
+  h.node_name = (char *)c->cfg->node;
+  h.agent_version = (char *)"cairn-collector " CAIRN_VERSION;
+  Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+  env.msg_case = CAIRN__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  s->st = SH_HELLO;
+  s->next_seq = 0;
+  if (send_env(s, &env) != CAIRN_OK) pb_conn_close(conn, CAIRN_E_NOMEM, "cannot queue Hello");
+}
+
+static cairn_err handle_ack(col_ship *s, const Cairn__Ack *a) {
+  if (s->if_n == 0) return CAIRN_E_PROTO;
+  col_batch *b = s->inflight[s->if_head];
+  if (a->seq != b->seq) return CAIRN_E_PROTO;
+  s->if_head = (s->if_head + 1) % s->if_cap;
+  s->if_n--;
+  switch (a->status) {
+  case CAIRN__ACK_STATUS__ACK_OK:
+    col__batch_acked(s->c, b);
+    s->backoff_ms = BACKOFF_MIN_MS;
+    break;
+  case CAIRN__ACK_STATUS__ACK_RETRY:
+    s->c->stats.retries++;
+    b->state = COL_BATCH_READY;
+    if (!s->retry_hold) {
+      uint64_t delay = jitter(s, s->backoff_ms);
+      s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+      cairn_log_warn("collector", "aggregator %s asked to retry batch %llu: %s; sending again in "
+                     "%llu ms (the data stays in the files meanwhile)",
+                     s->peer_name, (unsigned long long)b->id, a->reason, (unsigned long long)delay);
+      s->retry_hold = true;
+      uv_timer_start(&s->retry_timer, on_retry_timer, delay, 0);
+    }
+    break;
+  default:
+    /* never acceptable as is: re-sending would loop forever, so the batch
+     * counts as done and its checkpoints advance; say so loudly */
+    cairn_log_error("collector", "aggregator %s REJECTED batch %llu (%zu records): %s; these "
+                    "records are not stored. Check the aggregator log and limits",
+                    s->peer_name, (unsigned long long)b->id, b->n, a->reason);
+    col__batch_acked(s->c, b);
+    break;
+  }
+  return CAIRN_OK;
+}
+
+static cairn_err on_conn_frame(pb_conn *conn, const uint8_t *body, size_t len, void *ud) {
+  col_ship *s = ud;
+  cairn_arena_reset(&s->rx);
+  Cairn__Envelope *env;
+  cairn_err err = pb_envelope_decode(body, len, &s->rx, &env);
+  if (err != CAIRN_OK) return err;
+  if (env->msg_case == CAIRN__ENVELOPE__MSG_HELLO_ACK && s->st == SH_HELLO) {
+    const Cairn__HelloAck *ha = env->hello_ack;
+    if (ha->status != CAIRN__ACK_STATUS__ACK_OK) {
+      cairn_log_warn("collector", "aggregator %s refused this collector: %s; retrying with backoff "
+                     "(check that the client certificate covers --node-name %s)",
+                     s->peer_name, ha->reason, s->c->cfg->node);
+      pb_conn_close(conn, CAIRN_E_PERM, "hello refused");
+      return CAIRN_OK;
+    }
+    cairn_log_info("collector", "connected to aggregator %s (it sees us as '%s')", s->peer_name,
+                   ha->identity);
+    s->st = SH_READY;
+    s->backoff_ms = BACKOFF_MIN_MS;
+    col__ship_kick(s);
+    return CAIRN_OK;
+  }
+  if (env->msg_case == CAIRN__ENVELOPE__MSG_ACK && s->st == SH_READY) {
+    err = handle_ack(s, env->ack);
+    if (err == CAIRN_OK) col__ship_kick(s);
+    return err;
+  }
+  return CAIRN_E_PROTO;
+}
+
+static void on_conn_close(pb_conn *conn, cairn_err why, const char *reason, void *ud) {
+  col_ship *s = ud;
+  bool was_ready = s->st == SH_READY;
+  s->conn = NULL;
+  requeue_inflight(s);
+  if (s->closing) {
+    s->st = SH_CLOSED;
+    maybe_closed(s);
+    return;
+  }
+  s->c->stats.reconnects++;
+  schedule_retry(s);
+  uint64_t next = (uint64_t)uv_timer_get_due_in(&s->backoff_timer);
+  cairn_log_warn("collector", "%s aggregator %s: %s (%s); reconnecting to %s:%s in %llu ms",
+                 was_ready ? "lost connection to" : "cannot connect to", s->peer_name, reason,
+                 cairn_err_name(why), s->c->cfg->peers[s->peer].host, s->c->cfg->peers[s->peer].port,
+                 (unsigned long long)next);
+}
+
+static const pb_conn_cbs conn_cbs = {
+    .on_ready = on_conn_ready,
+    .on_frame = on_conn_frame,
+    .on_close = on_conn_close,
+};
+
+static void do_connect(col_ship *s, const struct sockaddr *addr) {
+  const col_config *cfg = s->c->cfg;
+  const char *name = cfg->server_name && *cfg->server_name ? cfg->server_name : cfg->peers[s->peer].host;
+  s->st = SH_CONNECTING;
+  cairn_err err = pb_conn_connect(&s->c->loop, addr, name, s->c->tls, PB_DEFAULT_MAX_FRAME,
+                                  &conn_cbs, s, &s->conn);
+  if (err != CAIRN_OK) {
+    s->conn = NULL;
+    cairn_log_warn("collector", "cannot connect to aggregator %s: %s; retrying", s->peer_name,
+                   cairn_err_str(err));
+    schedule_retry(s);
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  col_ship *s = req->data;
+  s->gai_busy = false;
+  if (s->closing) {
+    if (res) uv_freeaddrinfo(res);
+    maybe_closed(s);
+    return;
+  }
+  if (status != 0 || !res) {
+    cairn_log_warn("collector", "cannot resolve aggregator %s: %s; retrying (check --aggregator "
+                   "and DNS)", s->peer_name, uv_strerror(status));
+    if (res) uv_freeaddrinfo(res);
+    schedule_retry(s);
+    return;
+  }
+  do_connect(s, res->ai_addr);
+  uv_freeaddrinfo(res);
+}
+
+static void ship_connect(col_ship *s) {
+  if (s->closing || s->st != SH_IDLE) return;
+  const col_peer *p = &s->c->cfg->peers[s->peer];
+  snprintf(s->peer_name, sizeof(s->peer_name), "%s:%s", p->host, p->port);
+  int port = atoi(p->port);
+  struct sockaddr_storage ss;
+  if (uv_ip4_addr(p->host, port, (struct sockaddr_in *)&ss) == 0 ||
+      uv_ip6_addr(p->host, port, (struct sockaddr_in6 *)&ss) == 0) {
+    do_connect(s, (const struct sockaddr *)&ss);
+    return;
+  }
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  s->gai.data = s;
+  s->st = SH_RESOLVING;
+  int rc = uv_getaddrinfo(&s->c->loop, &s->gai, on_resolved, p->host, p->port, &hints);
+  if (rc != 0) {
+    cairn_log_warn("collector", "cannot resolve aggregator %s: %s; retrying", s->peer_name,
+                   uv_strerror(rc));
+    schedule_retry(s);
+    return;
+  }
+  s->gai_busy = true;
+}
+
+cairn_err col__ship_new(col_collector *c, col_ship **out, char *errbuf, size_t errlen) {
+  *out = NULL;
+  if (c->cfg->n_peers == 0) {
+    snprintf(errbuf, errlen, "no --aggregator given");
+    return CAIRN_E_CONFIG;
+  }
+  col_ship *s = calloc(1, sizeof(*s));
+  if (!s) return CAIRN_E_NOMEM;
+  s->if_cap = (size_t)c->cfg->max_inflight;
+  s->inflight = calloc(s->if_cap, sizeof(*s->inflight));
+  if (!s->inflight) {
+    free(s);
+    return CAIRN_E_NOMEM;
+  }
+  s->c = c;
+  s->backoff_ms = BACKOFF_MIN_MS;
+  s->rng = (uint64_t)cairn_time_now_ns() | 1;
+  cairn_arena_init(&s->rx, 16u << 10);
+  cairn_buf_init(&s->tx);
+  uv_timer_init(&c->loop, &s->backoff_timer);
+  uv_timer_init(&c->loop, &s->retry_timer);
+  s->backoff_timer.data = s->retry_timer.data = s;
+  s->open_handles = 2;
+  *out = s;
+  ship_connect(s); /* connect early: Hello is done before the first batch closes */
+  return CAIRN_OK;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  col_ship *s = h->data;
+  s->open_handles--;
+  maybe_closed(s);
+}
+
+static void maybe_closed(col_ship *s) {
+  if (!s->closing || s->conn || s->gai_busy || s->open_handles > 0 || !s->close_cb) return;
+  void (*cb)(void *) = s->close_cb;
+  s->close_cb = NULL;
+  cb(s->close_ud);
+}
+
+void col__ship_close(col_ship *s, void (*cb)(void *ud), void *ud) {
+  if (s->closing) return;
+  s->closing = true;
+  s->close_cb = cb;
+  s->close_ud = ud;
+  uv_close((uv_handle_t *)&s->backoff_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+  if (s->gai_busy) uv_cancel((uv_req_t *)&s->gai);
+  if (s->conn) pb_conn_close(s->conn, CAIRN_OK, "collector shutting down");
+  maybe_closed(s);
+}
+
+void col__ship_free(col_ship *s) {
+  if (!s) return;
+  cairn_arena_fini(&s->rx);
+  cairn_buf_fini(&s->tx);
+  free(s->inflight);
+  free(s);
+}
