@@ -240,16 +240,22 @@ static void on_close(pb_conn *pc, cairn_err why, const char *reason, void *ud) {
   agg_conn *c = ud;
   agg *a = c->a;
   if (c->state == AGG_CONN_HANDSHAKE) {
-    cairn_log_warn(AGG_COMP, "TLS handshake with %s failed: %s", c->peer,
-                   reason && *reason ? reason : cairn_err_str(why));
+    const char *r = reason && *reason ? reason : cairn_err_str(why);
+    if (strstr(r, c->peer)) /* proto/tls already says "TLS handshake with PEER failed: ..." */
+      cairn_log_warn(AGG_COMP, "%s", r);
+    else
+      cairn_log_warn(AGG_COMP, "TLS handshake with %s failed: %s", c->peer, r);
   } else {
+    if (why == CAIRN_E_LIMIT && !c->close_reason) /* proto/tls refused an oversized frame */
+      atomic_fetch_add(&a->m.rejects[AGG_REJ_LIMIT], 1);
     const char *r = c->close_reason ? c->close_reason
                     : why == CAIRN_E_CLOSED ? "peer closed the connection"
                     : reason && *reason ? reason
                                         : cairn_err_str(why);
-    cairn_log_info(AGG_COMP, "connection from %s closed (identity=%s node=%s instance=%s): %s",
-                   c->peer, c->identity ? c->identity : "-", c->node ? c->node : "-",
-                   c->instance_id ? c->instance_id : "-", r);
+    cairn_log(why == CAIRN_OK || why == CAIRN_E_CLOSED ? CAIRN_LOG_INFO : CAIRN_LOG_WARN, AGG_COMP,
+              "connection from %s closed (identity=%s node=%s instance=%s): %s", c->peer,
+              c->identity ? c->identity : "-", c->node ? c->node : "-",
+              c->instance_id ? c->instance_id : "-", r);
   }
   c->pc = NULL;
   c->state = AGG_CONN_CLOSING;

@@ -1,0 +1,141 @@
+/* aggregator/aggregator.h: public API of cairn-aggregator, the central service.
+ *
+ * An agg accepts collectors over mutual TLS (proto/tls.h), stores their
+ * batches in LMDB through one writer thread (storage/storage.h), acks each
+ * batch only after it is committed, and optionally forwards every stored
+ * record to Kafka from storage (a "kafka" cursor in LMDB). main.c is a thin
+ * shell over this API; the tests run an agg in a thread.
+ *
+ * Caveats:
+ *  - agg_config strings are heap-owned once agg_config_load filled them:
+ *    release them with agg_config_free (agg_new copies what it keeps).
+ *  - agg_run blocks the calling thread until agg_stop (or SIGINT/SIGTERM when
+ *    handle_signals is set). agg_stop is the only call that may come from
+ *    another thread.
+ *  - LMDB must not be opened twice in one process: while an agg runs, read its
+ *    store through agg_storage(), not a second sto_open().
+ */
+#ifndef CAIRN_AGGREGATOR_AGGREGATOR_H
+#define CAIRN_AGGREGATOR_AGGREGATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "storage/storage.h"
+
+/* Everything the runtime needs; filled by agg_config_load (flags, CAIRN_*
+ * environment, YAML) or by hand (tests). Units as noted; 0 means "default"
+ * for every number. */
+typedef struct agg_config {
+  char *data_dir;          /* LMDB directory (created if missing) */
+  char *listen;            /* "HOST:PORT" for collectors; port 0 = any free port */
+  char *tls_cert;          /* PEM server certificate */
+  char *tls_key;           /* PEM server key */
+  char *tls_ca;            /* PEM CA that signs collector certificates */
+  char *kafka_brokers;     /* "HOST:PORT,..."; NULL/"" = forwarding off */
+  char *kafka_topic;       /* default "cairn-records" */
+  cairn_str_list kafka_property; /* "KEY=VALUE" pairs passed to librdkafka */
+  char *query_listen;      /* remote query: not implemented (rejected) */
+  char *metrics_listen;    /* "HOST:PORT" for GET /metrics and /healthz; NULL = off */
+  char *port_file;         /* written with the bound listen address */
+  char *metrics_port_file; /* written with the bound metrics address */
+  char *log_level;         /* debug|info|warn|error */
+  char *log_format;        /* logfmt|json */
+  bool no_sync;            /* skip fsync at commit */
+  uint64_t map_size;       /* bytes, initial LMDB map */
+  uint64_t max_map_size;   /* bytes, the map never grows beyond this */
+  uint64_t max_frame;      /* bytes of one wire frame */
+  uint64_t max_batch_bytes;   /* bytes of one decompressed batch */
+  uint64_t max_batch_records; /* records in one batch */
+  uint64_t group_commit;   /* max batches per LMDB txn */
+  int64_t shutdown_timeout_ns; /* bound on draining + Kafka flush at shutdown */
+  bool handle_signals;     /* not an option: main sets it; SIGINT/SIGTERM stop agg_run */
+} agg_config;
+
+/* ---- configuration (config.c) ---- */
+
+/* Fill cfg (zeroed by the caller) from defaults, --config FILE, CAIRN_*
+ * environment and argv. *help / *check report --help / --check-config.
+ * Errors: CAIRN_E_CONFIG with a one-line errbuf naming the option to fix
+ * (also for stray positional arguments and --query-listen, which is not
+ * implemented yet); CAIRN_E_NOMEM. cfg must be released with agg_config_free
+ * in every case. */
+CAIRN_MUST_CHECK cairn_err agg_config_load(agg_config *cfg, int argc, char **argv, bool *help,
+                                           bool *check, char *errbuf, size_t errlen);
+
+/* Check values the option table cannot (formats, ranges, --query-listen).
+ * CAIRN_E_CONFIG with errbuf naming the option. Called by agg_config_load
+ * and by agg_new. */
+CAIRN_MUST_CHECK cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen);
+
+/* Release every string agg_config_load allocated; cfg is left zeroed. */
+void agg_config_free(agg_config *cfg);
+
+/* Print usage (synopsis + one line per option) to f. */
+void agg_config_usage(FILE *f);
+
+/* Print the effective configuration ("key: value" lines) to f. */
+void agg_config_print(FILE *f, const agg_config *cfg);
+
+/* ---- the service ---- */
+
+typedef struct agg agg;
+
+/* Open everything that can fail on bad configuration, before any thread
+ * starts: the store in cfg->data_dir, the TLS context, the Kafka producer
+ * (properties are checked here), the listeners (bound and listening; the port
+ * files are written). cfg is borrowed (copied as needed).
+ * Errors (errbuf gets one line naming what to fix): CAIRN_E_CONFIG (bad
+ * option, certificate, Kafka property, address in use), CAIRN_E_STORAGE /
+ * CAIRN_E_PERM / CAIRN_E_NOTFOUND (data dir), CAIRN_E_NOMEM. Nothing is left
+ * open on error. */
+CAIRN_MUST_CHECK cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen);
+
+/* Run the service on the calling thread: starts the writer and Kafka threads
+ * and the loop; returns after a graceful shutdown (agg_stop or a signal):
+ * listener closed, queued batches committed and acked, sessions closed,
+ * Kafka flushed (bounded by shutdown_timeout), threads joined, loop closed.
+ * Returns CAIRN_OK, or the error that stopped it: CAIRN_E_NOMEM (a thread
+ * could not start), CAIRN_E_INVAL (a libuv handle was left open at shutdown,
+ * a bug; it was closed anyway). Call at most once per agg. */
+CAIRN_MUST_CHECK cairn_err agg_run(agg *a);
+
+/* Ask a running (or about to run) agg to shut down. Thread-safe; returns at
+ * once. Idempotent. */
+void agg_stop(agg *a);
+
+/* Free an agg (after agg_run returned, or instead of it). NULL is fine. */
+void agg_free(agg *a);
+
+/* Bound collector address as "HOST:PORT" ("127.0.0.1:40123"). Valid until
+ * agg_free. */
+const char *agg_listen_addr(const agg *a);
+
+/* Bound metrics address, or NULL when --metrics-listen is off. */
+const char *agg_metrics_addr(const agg *a);
+
+/* The open store, for reading only (sto_scan_after, sto_cursor_get,
+ * sto_stats_get are safe from any thread). Valid until agg_free. */
+sto_env *agg_storage(agg *a);
+
+/* Counters, as exported on /metrics. */
+typedef struct agg_counters {
+  uint64_t sessions;          /* open sessions now */
+  uint64_t batches;           /* batches acked OK */
+  uint64_t records_stored;
+  uint64_t records_duplicate;
+  uint64_t rejects;           /* batches or hellos answered REJECT */
+  uint64_t retries;           /* batches answered RETRY */
+  uint64_t kafka_delivered;   /* records confirmed by Kafka */
+  uint64_t kafka_failed;      /* failed deliveries (each one is produced again) */
+  uint64_t kafka_cursor;      /* last seq whose delivery is committed */
+} agg_counters;
+
+/* Snapshot of the counters; any thread. */
+void agg_counters_get(const agg *a, agg_counters *out);
+
+#endif

@@ -1,0 +1,163 @@
+/* aggregator/config.c: the option table of cairn-aggregator and the checks the
+ * table cannot express. This is the only file that knows about flags, CAIRN_*
+ * variables and YAML keys; the runtime takes the filled agg_config struct.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator/aggregator.h"
+#include "aggregator/internal.h"
+#include "common/log.h"
+
+#define OPT(flag, key, type, field, def, req, help) \
+  {flag, key, type, offsetof(agg_config, field), def, req, false, help}
+
+static const cairn_opt agg_opts[] = {
+    OPT("data", "data", CAIRN_OPT_STR, data_dir, NULL, true, "LMDB data directory (created if missing)"),
+    OPT("listen", "listen", CAIRN_OPT_STR, listen, NULL, true, "HOST:PORT for collectors (mTLS)"),
+    OPT("tls-cert", "tls.cert", CAIRN_OPT_STR, tls_cert, NULL, true, "PEM server certificate"),
+    OPT("tls-key", "tls.key", CAIRN_OPT_STR, tls_key, NULL, true, "PEM server private key"),
+    OPT("tls-ca", "tls.ca", CAIRN_OPT_STR, tls_ca, NULL, true,
+        "PEM CA that signs collector certificates"),
+    OPT("kafka-brokers", "kafka.brokers", CAIRN_OPT_STR, kafka_brokers, NULL, false,
+        "HOST:PORT,... bootstrap brokers; forwarding is off without it"),
+    OPT("kafka-topic", "kafka.topic", CAIRN_OPT_STR, kafka_topic, "cairn-records", false,
+        "Kafka topic for stored records (JSON values)"),
+    OPT("kafka-property", "kafka.properties", CAIRN_OPT_LIST, kafka_property, NULL, false,
+        "KEY=VALUE passed to librdkafka (repeatable)"),
+    OPT("query-listen", "query.listen", CAIRN_OPT_STR, query_listen, NULL, false,
+        "HOST:PORT for remote queries (not implemented yet)"),
+    OPT("metrics-listen", "metrics.listen", CAIRN_OPT_STR, metrics_listen, NULL, false,
+        "HOST:PORT serving GET /metrics and /healthz"),
+    OPT("port-file", "port_file", CAIRN_OPT_STR, port_file, NULL, false,
+        "write the bound HOST:PORT of --listen here"),
+    OPT("metrics-port-file", "metrics.port_file", CAIRN_OPT_STR, metrics_port_file, NULL, false,
+        "write the bound HOST:PORT of --metrics-listen here"),
+    OPT("log-level", "log.level", CAIRN_OPT_STR, log_level, "info", false,
+        "debug, info, warn or error"),
+    OPT("log-format", "log.format", CAIRN_OPT_STR, log_format, "logfmt", false, "logfmt or json"),
+    OPT("no-sync", "storage.no_sync", CAIRN_OPT_BOOL, no_sync, "false", false,
+        "skip fsync at commit (loses the last commits on power loss)"),
+    OPT("map-size", "storage.map_size", CAIRN_OPT_SIZE, map_size, "1GiB", false,
+        "initial LMDB map size; grows on demand"),
+    OPT("max-map-size", "storage.max_map_size", CAIRN_OPT_SIZE, max_map_size, "64GiB", false,
+        "LMDB map never grows beyond this; then batches are answered RETRY"),
+    OPT("max-frame", "limits.max_frame", CAIRN_OPT_SIZE, max_frame, "16MiB", false,
+        "largest wire frame accepted"),
+    OPT("max-batch-bytes", "limits.max_batch_bytes", CAIRN_OPT_SIZE, max_batch_bytes, "64MiB",
+        false, "largest decompressed batch accepted"),
+    OPT("max-batch-records", "limits.max_batch_records", CAIRN_OPT_U64, max_batch_records,
+        "100000", false, "most records in one batch"),
+    OPT("group-commit", "storage.group_commit", CAIRN_OPT_U64, group_commit, "64", false,
+        "most batches committed in one LMDB transaction"),
+    OPT("shutdown-timeout", "shutdown_timeout", CAIRN_OPT_DURATION, shutdown_timeout_ns, "10s",
+        false, "bound on draining acks and flushing Kafka at shutdown"),
+};
+
+#define AGG_NOPTS (sizeof(agg_opts) / sizeof(agg_opts[0]))
+
+static const char agg_synopsis[] =
+    "cairn-aggregator [--config FILE] --data DIR --listen HOST:PORT --tls-cert F --tls-key F "
+    "--tls-ca F [--kafka-brokers HOST:PORT,...] [--kafka-topic NAME] [--query-listen HOST:PORT] "
+    "[--metrics-listen HOST:PORT]";
+
+cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen) {
+  char host[256];
+  uint16_t port;
+  if (cfg->query_listen && *cfg->query_listen) {
+    snprintf(errbuf, errlen, "--query-listen: remote query mode is not implemented yet (see README)");
+    return CAIRN_E_CONFIG;
+  }
+  if (!cfg->data_dir || !*cfg->data_dir) {
+    snprintf(errbuf, errlen, "--data: must name a directory");
+    return CAIRN_E_CONFIG;
+  }
+  if (!cfg->listen || agg__hostport_split(cfg->listen, host, sizeof(host), &port) != CAIRN_OK) {
+    snprintf(errbuf, errlen, "--listen: '%s' is not HOST:PORT (e.g. 0.0.0.0:7400)",
+             cfg->listen ? cfg->listen : "");
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->metrics_listen && *cfg->metrics_listen &&
+      agg__hostport_split(cfg->metrics_listen, host, sizeof(host), &port) != CAIRN_OK) {
+    snprintf(errbuf, errlen, "--metrics-listen: '%s' is not HOST:PORT (e.g. 0.0.0.0:9400)",
+             cfg->metrics_listen);
+    return CAIRN_E_CONFIG;
+  }
+  cairn_log_level lvl;
+  if (cfg->log_level && !cairn_log_level_parse(cfg->log_level, &lvl)) {
+    snprintf(errbuf, errlen, "--log-level: '%s' is not debug, info, warn or error", cfg->log_level);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->log_format && strcmp(cfg->log_format, "logfmt") != 0 &&
+      strcmp(cfg->log_format, "json") != 0) {
+    snprintf(errbuf, errlen, "--log-format: '%s' is not logfmt or json", cfg->log_format);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->max_frame > UINT32_MAX || (cfg->max_frame && cfg->max_frame < 64)) {
+    snprintf(errbuf, errlen, "--max-frame: %llu is out of range (64 bytes .. 4GiB)",
+             (unsigned long long)cfg->max_frame);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->max_batch_records > UINT32_MAX) {
+    snprintf(errbuf, errlen, "--max-batch-records: %llu is too large (at most 4294967295)",
+             (unsigned long long)cfg->max_batch_records);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->group_commit > 100000) {
+    snprintf(errbuf, errlen, "--group-commit: %llu is too large (at most 100000)",
+             (unsigned long long)cfg->group_commit);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->map_size && cfg->max_map_size && cfg->map_size > cfg->max_map_size) {
+    snprintf(errbuf, errlen, "--map-size (%llu) is larger than --max-map-size (%llu)",
+             (unsigned long long)cfg->map_size, (unsigned long long)cfg->max_map_size);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->shutdown_timeout_ns < 0) {
+    snprintf(errbuf, errlen, "--shutdown-timeout: must not be negative");
+    return CAIRN_E_CONFIG;
+  }
+  for (size_t i = 0; i < cfg->kafka_property.n; i++) {
+    const char *kv = cfg->kafka_property.v[i];
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+      snprintf(errbuf, errlen, "--kafka-property: '%s' is not KEY=VALUE (e.g. compression.type=zstd)",
+               kv);
+      return CAIRN_E_CONFIG;
+    }
+  }
+  return CAIRN_OK;
+}
+
+cairn_err agg_config_load(agg_config *cfg, int argc, char **argv, bool *help, bool *check,
+                          char *errbuf, size_t errlen) {
+  cairn_str_list rest = {0};
+  cairn_err e = cairn_config_load(agg_opts, AGG_NOPTS, cfg, argc, argv, &rest, help, check, errbuf,
+                                  errlen);
+  if (e == CAIRN_OK && rest.n > 0) {
+    snprintf(errbuf, errlen, "unexpected argument '%s' (every option is a --flag; see --help)",
+             rest.v[0]);
+    e = CAIRN_E_CONFIG;
+  }
+  cairn_str_list_free(&rest);
+  if (!*help && cfg->query_listen && *cfg->query_listen) {
+    /* named first, even when other options are missing: it is the thing to fix */
+    snprintf(errbuf, errlen, "--query-listen: remote query mode is not implemented yet (see README)");
+    return CAIRN_E_CONFIG;
+  }
+  if (e == CAIRN_OK && !*help) e = agg_config_validate(cfg, errbuf, errlen);
+  return e;
+}
+
+void agg_config_free(agg_config *cfg) {
+  cairn_config_free(agg_opts, AGG_NOPTS, cfg);
+  memset(cfg, 0, sizeof(*cfg));
+}
+
+void agg_config_usage(FILE *f) { cairn_config_usage(f, agg_synopsis, agg_opts, AGG_NOPTS); }
+
+void agg_config_print(FILE *f, const agg_config *cfg) {
+  cairn_config_print(f, agg_opts, AGG_NOPTS, cfg);
+}

@@ -1,0 +1,238 @@
+/* aggregator/internal.h: declarations shared by the aggregator's own files.
+ * Private to aggregator/: nothing outside this directory includes it.
+ *
+ * Threads: the loop thread (agg_run: listener, sessions, metrics HTTP, acks),
+ * the writer thread (writer.c: owns every LMDB write txn) and the Kafka thread
+ * (kafka.c). They meet only through the queues and atomics declared here.
+ */
+#ifndef CAIRN_AGGREGATOR_INTERNAL_H
+#define CAIRN_AGGREGATOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "aggregator/aggregator.h"
+#include "common/arena.h"
+#include "common/err.h"
+#include "proto/proto.h"
+#include "proto/tls.h"
+#include "storage/storage.h"
+
+#define AGG_COMP "aggregator"
+
+/* Per-connection backpressure: stop reading past either bound, resume below half. */
+#define AGG_CONN_MAX_INFLIGHT 32u
+#define AGG_CONN_MAX_INFLIGHT_BYTES (64u << 20)
+
+/* ---- counters (metrics.c renders them; every thread updates them) ---- */
+
+typedef enum agg_reject_kind {
+  AGG_REJ_LIMIT = 0, /* CAIRN_E_LIMIT: frame, batch bytes or record count */
+  AGG_REJ_ZSTD,      /* payload is not zstd */
+  AGG_REJ_PROTO,     /* bad protobuf, record count mismatch, protocol order */
+  AGG_REJ_PERM,      /* certificate does not cover the node */
+  AGG_REJ_OTHER,
+  AGG_REJ_N,
+} agg_reject_kind;
+
+typedef struct agg_metrics {
+  atomic_uint_fast64_t sessions;          /* gauge: sessions past Hello */
+  atomic_uint_fast64_t batches;           /* batches acked OK */
+  atomic_uint_fast64_t records_stored;
+  atomic_uint_fast64_t records_duplicate;
+  atomic_uint_fast64_t retries;           /* batches answered RETRY */
+  atomic_uint_fast64_t rejects[AGG_REJ_N];
+  atomic_uint_fast64_t kafka_delivered;   /* records confirmed by Kafka */
+  atomic_uint_fast64_t kafka_failed;      /* delivery reports with an error */
+  atomic_uint_fast64_t kafka_cursor;      /* seq committed as the "kafka" cursor */
+  atomic_uint_fast64_t last_seq;          /* highest stored seq (writer) */
+  atomic_uint_fast64_t map_size;          /* bytes (writer) */
+  atomic_uint_fast64_t map_used;          /* bytes (writer) */
+} agg_metrics;
+
+/* Which reject counter an error belongs to. */
+agg_reject_kind agg__reject_kind(cairn_err e);
+
+/* ---- sessions ---- */
+
+typedef enum agg_conn_state {
+  AGG_CONN_HANDSHAKE = 0, /* TLS handshake running */
+  AGG_CONN_HELLO,         /* waiting for Hello */
+  AGG_CONN_READY,         /* Hello accepted; Batches flow */
+  AGG_CONN_CLOSING,       /* close started (reject sent or error) */
+} agg_conn_state;
+
+typedef struct agg_conn {
+  agg *a;                 /* borrowed: the owning service */
+  pb_conn *pc;            /* the TLS stream; NULL once its close callback ran */
+  atomic_int refs;        /* loop ref (until on_close) + one per queued job */
+  atomic_bool dead;       /* closed or rejected: the writer skips its jobs */
+  agg_conn_state state;   /* loop thread only */
+  char peer[64];          /* "127.0.0.1:54321" */
+  char *identity;         /* owned: certificate CN; immutable after Hello */
+  char *node;             /* owned: node stored with records; immutable after Hello */
+  char *instance_id;      /* owned: collector instance; immutable after Hello */
+  char *close_reason;     /* owned: why we closed it (logged in on_close), or NULL */
+  uint32_t inflight;      /* batches queued and not yet acked (loop only) */
+  uint64_t inflight_bytes; /* their payload bytes (loop only) */
+  bool paused;            /* reads stopped for backpressure */
+  bool counted;           /* counted in metrics.sessions */
+  struct agg_conn *prev, *next; /* agg's list of connections (loop only) */
+} agg_conn;
+
+/* Drop one reference; frees the conn at zero. Any thread (the last ref is
+ * always dropped on the loop or after it stopped). */
+void agg__conn_unref(agg_conn *c);
+
+/* ---- writer jobs ---- */
+
+typedef struct agg_job {
+  struct agg_job *next;   /* queue link */
+  agg_conn *conn;         /* ref held until the completion is handled */
+  uint64_t seq;           /* Batch.seq */
+  uint32_t record_count;  /* Batch.record_count */
+  uint8_t *payload;       /* owned: zstd bytes; freed by the writer after use */
+  size_t payload_len;
+  /* writer scratch, valid during one group */
+  Cairn__RecordBatch *decoded; /* in the writer's group arena */
+  /* result, set by the writer */
+  bool skipped;           /* conn was dead: nothing stored, send nothing */
+  Cairn__AckStatus status;
+  cairn_err err;          /* why, when not OK */
+  uint32_t stored;
+  uint32_t dups;
+  char reason[256];       /* "CAIRN_E_NAME: sentence" when not OK */
+} agg_job;
+
+typedef struct agg_queue {
+  agg_job *head, *tail;
+  size_t n;
+} agg_queue;
+
+void agg__queue_push(agg_queue *q, agg_job *j);
+agg_job *agg__queue_pop(agg_queue *q);
+
+/* Free a job (payload included) and drop its conn ref. */
+void agg__job_free(agg_job *j);
+
+typedef struct agg_writer {
+  pthread_t thread;
+  bool started;
+  bool mu_init;           /* the mutexes and cv below are initialised */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  agg_queue in;           /* guarded by mu: jobs from the loop */
+  bool cursor_pending;    /* guarded by mu: a "kafka" cursor value to commit */
+  uint64_t cursor_value;  /* guarded by mu */
+  bool stopping;          /* guarded by mu: finish the queue, then exit */
+  pthread_mutex_t done_mu;
+  agg_queue done;         /* guarded by done_mu: completed jobs for the loop */
+  bool async_open;        /* guarded by done_mu: done_async may be signalled */
+  bool stop_open;         /* guarded by done_mu: agg->stop_async may be signalled */
+  uv_async_t done_async;  /* wakes the loop to send acks */
+  int64_t last_full_log_ns; /* writer only: rate limit of the storage-full line */
+} agg_writer;
+
+/* ---- Kafka forwarder (kafka.c) ---- */
+
+typedef struct agg_kafka agg_kafka;
+
+/* Create the producer (checks every property; errbuf names the rejected one).
+ * CAIRN_E_CONFIG, CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg__kafka_new(agg *a, const agg_config *cfg, agg_kafka **out,
+                                          char *errbuf, size_t errlen);
+/* Start the forwarding thread. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg__kafka_start(agg_kafka *k);
+/* New records were committed (writer thread). */
+void agg__kafka_notify(agg_kafka *k);
+/* Stop producing, flush (bounded by timeout_ns), send the final cursor to the
+ * writer, join. Blocking: never call from a loop callback. */
+void agg__kafka_stop(agg_kafka *k, int64_t timeout_ns);
+void agg__kafka_free(agg_kafka *k); /* NULL is fine */
+
+/* ---- the service ---- */
+
+struct agg {
+  agg_config cfg;          /* owned copy of the strings we use */
+  pb_limits limits;
+  sto_env *env;            /* owned */
+  pb_tls_ctx *tls;         /* owned */
+  agg_kafka *kafka;        /* owned; NULL when forwarding is off */
+  uv_loop_t loop;
+  bool loop_init;
+  uv_tcp_t listener;
+  bool listener_open;
+  char listen_addr[128];   /* bound "HOST:PORT" */
+  uv_tcp_t metrics;
+  bool metrics_open;
+  char metrics_addr[128];  /* bound "HOST:PORT", "" when off */
+  uv_async_t stop_async;   /* agg_stop -> loop */
+  bool stop_async_open;
+  atomic_bool stop_requested;
+  uv_signal_t sigint, sigterm;
+  bool signals_open;
+  uv_timer_t shutdown_timer;
+  bool shutdown_timer_open;
+  bool shutting_down;      /* loop only */
+  bool finishing;          /* loop only: handles are being closed */
+  cairn_arena frame_arena; /* loop only: envelope decode, reset per frame */
+  agg_conn *conns;         /* loop only: open connections */
+  struct agg_http_client *http_clients; /* loop only: open metrics requests */
+  agg_writer writer;
+  agg_metrics m;
+};
+
+/* ---- server.c (loop thread) ---- */
+
+/* Bind and listen on cfg.listen; fills a->listen_addr. CAIRN_E_CONFIG with errbuf. */
+CAIRN_MUST_CHECK cairn_err agg__server_listen(agg *a, char *errbuf, size_t errlen);
+/* done_async callback: drain the whole completion queue and send acks. */
+void agg__server_on_done(uv_async_t *h);
+/* Shutdown step 1: stop accepting and reading. */
+void agg__server_quiesce(agg *a);
+/* Batches still queued or unacked on open connections. */
+uint64_t agg__server_inflight(const agg *a);
+/* Shutdown step 2: close every session. */
+void agg__server_close_all(agg *a, const char *reason);
+
+/* ---- writer.c ---- */
+
+CAIRN_MUST_CHECK cairn_err agg__writer_init(agg *a);
+CAIRN_MUST_CHECK cairn_err agg__writer_start(agg *a);
+/* Queue a batch job (loop thread). Takes ownership of j. */
+void agg__writer_push(agg *a, agg_job *j);
+/* Record the "kafka" cursor to commit with the next txn (Kafka thread). */
+void agg__writer_cursor_set(agg *a, uint64_t value);
+/* Finish queued work, join (blocking; after the loop stopped). */
+void agg__writer_stop(agg *a);
+/* Free leftover completions and the sync objects. */
+void agg__writer_fini(agg *a);
+
+/* ---- metrics.c (loop thread) ---- */
+
+/* Bind the HTTP listener on cfg.metrics_listen. CAIRN_E_CONFIG with errbuf. */
+CAIRN_MUST_CHECK cairn_err agg__metrics_listen(agg *a, char *errbuf, size_t errlen);
+/* Close the listener (idle HTTP clients are closed as their requests end). */
+void agg__metrics_close(agg *a);
+
+/* ---- helpers (agg.c) ---- */
+
+/* Split "HOST:PORT" / "[v6]:PORT"; host must fit in hcap. CAIRN_E_PARSE. */
+CAIRN_MUST_CHECK cairn_err agg__hostport_split(const char *s, char *host, size_t hcap,
+                                               uint16_t *port);
+/* Bind+listen a uv_tcp_t (initialised by the caller) on "HOST:PORT"; bound
+ * gets the actual address. CAIRN_E_CONFIG with errbuf naming opt. */
+CAIRN_MUST_CHECK cairn_err agg__tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt,
+                                           uv_connection_cb cb, char *bound, size_t bcap,
+                                           char *errbuf, size_t errlen);
+/* Write "addr\n" to path via temp file + rename. CAIRN_E_CONFIG with errbuf. */
+CAIRN_MUST_CHECK cairn_err agg__port_file_write(const char *path, const char *addr,
+                                                const char *opt, char *errbuf, size_t errlen);
+/* Called on the loop whenever in-flight work dropped; finishes a shutdown
+ * once nothing is left. */
+void agg__shutdown_check(agg *a);
+
+#endif

@@ -1,0 +1,329 @@
+/* aggregator/writer.c: the writer thread, owner of every LMDB write txn.
+ *
+ * The loop queues batch jobs; the writer takes up to --group-commit of them,
+ * decodes each (zstd + protobuf, with limits), stores them all in ONE txn and
+ * commits once, so one fsync covers the group. Completed jobs go back on a
+ * completion queue and uv_async_send wakes the loop, whose callback drains the
+ * whole queue (sends coalesce). The Kafka cursor rides along in the next txn.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator/internal.h"
+#include "common/log.h"
+#include "common/timeparse.h"
+
+#define AGG_FULL_LOG_INTERVAL_NS (10LL * 1000000000LL)
+#define AGG_STATS_INTERVAL_NS (1000000000LL)
+
+void agg__queue_push(agg_queue *q, agg_job *j) {
+  j->next = NULL;
+  if (q->tail) q->tail->next = j;
+  else q->head = j;
+  q->tail = j;
+  q->n++;
+}
+
+agg_job *agg__queue_pop(agg_queue *q) {
+  agg_job *j = q->head;
+  if (!j) return NULL;
+  q->head = j->next;
+  if (!q->head) q->tail = NULL;
+  q->n--;
+  j->next = NULL;
+  return j;
+}
+
+void agg__job_free(agg_job *j) {
+  if (!j) return;
+  free(j->payload);
+  agg__conn_unref(j->conn);
+  free(j);
+}
+
+cairn_err agg__writer_init(agg *a) {
+  agg_writer *w = &a->writer;
+  if (pthread_mutex_init(&w->mu, NULL) != 0) return CAIRN_E_NOMEM;
+  if (pthread_cond_init(&w->cv, NULL) != 0) {
+    pthread_mutex_destroy(&w->mu);
+    return CAIRN_E_NOMEM;
+  }
+  if (pthread_mutex_init(&w->done_mu, NULL) != 0) {
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    return CAIRN_E_NOMEM;
+  }
+  w->mu_init = true;
+  return CAIRN_OK;
+}
+
+void agg__writer_push(agg *a, agg_job *j) {
+  agg_writer *w = &a->writer;
+  pthread_mutex_lock(&w->mu);
+  agg__queue_push(&w->in, j);
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+void agg__writer_cursor_set(agg *a, uint64_t value) {
+  agg_writer *w = &a->writer;
+  pthread_mutex_lock(&w->mu);
+  w->cursor_pending = true;
+  w->cursor_value = value;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Hand finished jobs to the loop. When the loop is gone (shutdown), they
+ * stay queued and agg__writer_fini frees them. */
+static void complete(agg *a, agg_queue *group) {
+  agg_writer *w = &a->writer;
+  pthread_mutex_lock(&w->done_mu);
+  agg_job *j;
+  while ((j = agg__queue_pop(group)) != NULL) {
+    free(j->payload); /* the loop needs only the result */
+    j->payload = NULL;
+    j->decoded = NULL;
+    agg__queue_push(&w->done, j);
+  }
+  if (w->async_open) uv_async_send(&w->done_async);
+  pthread_mutex_unlock(&w->done_mu);
+}
+
+static void job_fail(agg_job *j, Cairn__AckStatus st, cairn_err e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void job_fail(agg_job *j, Cairn__AckStatus st, cairn_err e, const char *fmt, ...) {
+  j->status = st;
+  j->err = e;
+  j->stored = j->dups = 0;
+  int n = snprintf(j->reason, sizeof(j->reason), "%s: ", cairn_err_name(e));
+  va_list ap;
+  va_start(ap, fmt);
+  if (n > 0 && (size_t)n < sizeof(j->reason)) vsnprintf(j->reason + n, sizeof(j->reason) - (size_t)n, fmt, ap);
+  va_end(ap);
+}
+
+/* Decode every job of the group once (before the txn); rejects set status. */
+static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena *arena) {
+  for (agg_job *j = group->head; j; j = j->next) {
+    j->status = CAIRN__ACK_STATUS__ACK_OK;
+    if (atomic_load(&j->conn->dead)) {
+      j->skipped = true; /* its session is gone: store nothing, the collector resends */
+      continue;
+    }
+    Cairn__RecordBatch *rb = NULL;
+    cairn_err e = pb_batch_decode(codec, j->payload, j->payload_len, &a->limits, arena, &rb);
+    if (e == CAIRN_OK && rb->n_records != j->record_count) {
+      job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, CAIRN_E_PROTO,
+               "batch seq %" PRIu64 " announces %u records but the payload holds %zu", j->seq,
+               j->record_count, rb->n_records);
+    } else if (e == CAIRN_E_LIMIT) {
+      job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, e,
+               "batch seq %" PRIu64 " exceeds a limit (at most %" PRIu64
+               " bytes decompressed, --max-batch-bytes; %u records, --max-batch-records)",
+               j->seq, a->limits.max_raw, a->limits.max_records);
+    } else if (e == CAIRN_E_ZSTD) {
+      job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, e,
+               "batch seq %" PRIu64 " payload is not a valid zstd frame", j->seq);
+    } else if (e == CAIRN_E_PROTO) {
+      job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, e,
+               "batch seq %" PRIu64 " payload is not a cairn RecordBatch", j->seq);
+    } else if (e == CAIRN_E_NOMEM) {
+      job_fail(j, CAIRN__ACK_STATUS__ACK_RETRY, e,
+               "aggregator out of memory decoding batch seq %" PRIu64 "; send it again later",
+               j->seq);
+    } else if (e != CAIRN_OK) {
+      job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, e, "batch seq %" PRIu64 " could not be decoded",
+               j->seq);
+    } else {
+      j->decoded = rb;
+      continue;
+    }
+    if (j->status == CAIRN__ACK_STATUS__ACK_REJECT) {
+      /* later batches of this session must not be stored after a reject */
+      atomic_store(&j->conn->dead, true);
+      atomic_fetch_add(&a->m.rejects[agg__reject_kind(j->err)], 1);
+    }
+  }
+}
+
+/* Answer every decoded job of the group RETRY (storage cannot take them). */
+static void group_retry(agg *a, agg_queue *group, cairn_err e, const char *why) {
+  for (agg_job *j = group->head; j; j = j->next) {
+    if (!j->decoded) continue;
+    job_fail(j, CAIRN__ACK_STATUS__ACK_RETRY, e, "%s; the batch was not stored, send it again later",
+             why);
+    j->decoded = NULL;
+    atomic_fetch_add(&a->m.retries, 1);
+  }
+}
+
+static void log_storage_full(agg *a, cairn_err e) {
+  agg_writer *w = &a->writer;
+  int64_t now = cairn_time_mono_ns();
+  if (w->last_full_log_ns && now - w->last_full_log_ns < AGG_FULL_LOG_INTERVAL_NS) return;
+  w->last_full_log_ns = now;
+  sto_stats st = {0};
+  if (sto_stats_get(a->env, &st) != CAIRN_OK) st.map_size = 0;
+  if (e == CAIRN_E_NOSPC) {
+    cairn_log_error(AGG_COMP,
+                    "storage full (no space left on the disk of %s, map %" PRIu64
+                    " bytes): free disk; batches are answered RETRY, collectors keep the data",
+                    a->cfg.data_dir, st.map_size);
+  } else {
+    cairn_log_error(AGG_COMP,
+                    "storage full (map %" PRIu64 " bytes at max, %s): raise --max-map-size or "
+                    "free disk; batches are answered RETRY, collectors keep the data",
+                    st.map_size, a->cfg.data_dir);
+  }
+}
+
+/* Store the decoded jobs and the pending cursor in one txn. On map full the
+ * txn is aborted, the map grown and the group retried. */
+static void commit_group(agg *a, agg_queue *group, bool have_cursor, uint64_t cursor) {
+  bool any = have_cursor;
+  for (agg_job *j = group->head; j && !any; j = j->next) any = j->decoded != NULL;
+  if (!any) return;
+  for (;;) {
+    sto_wtxn *t = NULL;
+    cairn_err e = sto_wtxn_begin(a->env, &t);
+    const char *what = "beginning a write txn";
+    int64_t now = cairn_time_now_ns();
+    for (agg_job *j = group->head; j && e == CAIRN_OK; j = j->next) {
+      if (!j->decoded) continue;
+      sto_ingest_meta meta = {j->conn->instance_id, j->conn->identity, j->conn->node, now};
+      e = sto_wtxn_put_records(t, &meta, j->decoded->records, j->decoded->n_records, &j->stored,
+                               &j->dups);
+      what = "storing records";
+    }
+    if (e == CAIRN_OK && have_cursor) {
+      e = sto_wtxn_cursor_set(t, "kafka", cursor);
+      what = "setting the kafka cursor";
+    }
+    if (e == CAIRN_OK) {
+      e = sto_wtxn_commit(t);
+      t = NULL;
+      what = "committing";
+    }
+    if (e == CAIRN_OK) {
+      if (have_cursor) atomic_store(&a->m.kafka_cursor, cursor);
+      return;
+    }
+    sto_wtxn_abort(t);
+    if (e == CAIRN_E_MAPFULL) {
+      cairn_err g = sto_grow(a->env);
+      if (g == CAIRN_OK) {
+        sto_stats st = {0};
+        if (sto_stats_get(a->env, &st) == CAIRN_OK)
+          cairn_log_info(AGG_COMP, "storage map grown to %" PRIu64 " bytes (%s)", st.map_size,
+                         a->cfg.data_dir);
+        continue;
+      }
+      e = CAIRN_E_MAPFULL;
+    }
+    if (e == CAIRN_E_MAPFULL || e == CAIRN_E_NOSPC) {
+      log_storage_full(a, e);
+      group_retry(a, group, e, "storage full");
+    } else {
+      cairn_log_error(AGG_COMP, "storage error %s in %s: %s; batches are answered RETRY",
+                      what, a->cfg.data_dir, cairn_err_name(e));
+      group_retry(a, group, e, "storage error");
+    }
+    return;
+  }
+}
+
+static void account_group(agg *a, agg_queue *group) {
+  for (agg_job *j = group->head; j; j = j->next) {
+    if (!j->decoded) continue;
+    atomic_fetch_add(&a->m.batches, 1);
+    atomic_fetch_add(&a->m.records_stored, j->stored);
+    atomic_fetch_add(&a->m.records_duplicate, j->dups);
+  }
+}
+
+static void *writer_main(void *arg) {
+  agg *a = arg;
+  agg_writer *w = &a->writer;
+  pb_codec *codec = pb_codec_new(0);
+  cairn_arena arena;
+  cairn_arena_init(&arena, 1u << 20);
+  size_t max_group = a->cfg.group_commit ? (size_t)a->cfg.group_commit : 64;
+  int64_t last_stats = 0;
+  if (!codec) cairn_log_error(AGG_COMP, "writer: out of memory creating the codec; batches are answered RETRY");
+  for (;;) {
+    agg_queue group = {0};
+    bool have_cursor = false;
+    uint64_t cursor = 0;
+    pthread_mutex_lock(&w->mu);
+    while (!w->in.head && !w->cursor_pending && !w->stopping) pthread_cond_wait(&w->cv, &w->mu);
+    if (!w->in.head && !w->cursor_pending && w->stopping) {
+      pthread_mutex_unlock(&w->mu);
+      break;
+    }
+    while (group.n < max_group && w->in.head) agg__queue_push(&group, agg__queue_pop(&w->in));
+    if (w->cursor_pending) {
+      have_cursor = true;
+      cursor = w->cursor_value;
+      w->cursor_pending = false;
+    }
+    pthread_mutex_unlock(&w->mu);
+
+    if (codec) {
+      decode_group(a, &group, codec, &arena);
+    } else {
+      for (agg_job *j = group.head; j; j = j->next)
+        job_fail(j, CAIRN__ACK_STATUS__ACK_RETRY, CAIRN_E_NOMEM, "aggregator out of memory");
+    }
+    commit_group(a, &group, have_cursor, cursor);
+    account_group(a, &group);
+    bool stored_any = false;
+    for (agg_job *j = group.head; j; j = j->next) stored_any |= j->decoded && j->stored > 0;
+    cairn_arena_reset(&arena);
+    complete(a, &group);
+    if (stored_any && a->kafka) agg__kafka_notify(a->kafka);
+    int64_t now = cairn_time_mono_ns();
+    sto_stats st;
+    if (now - last_stats >= AGG_STATS_INTERVAL_NS && sto_stats_get(a->env, &st) == CAIRN_OK) {
+      atomic_store(&a->m.last_seq, st.last_seq);
+      atomic_store(&a->m.map_size, st.map_size);
+      atomic_store(&a->m.map_used, st.map_used);
+      last_stats = now;
+    }
+  }
+  cairn_arena_fini(&arena);
+  pb_codec_free(codec);
+  return NULL;
+}
+
+cairn_err agg__writer_start(agg *a) {
+  agg_writer *w = &a->writer;
+  if (pthread_create(&w->thread, NULL, writer_main, a) != 0) return CAIRN_E_NOMEM;
+  w->started = true;
+  return CAIRN_OK;
+}
+
+void agg__writer_stop(agg *a) {
+  agg_writer *w = &a->writer;
+  if (!w->started) return;
+  pthread_mutex_lock(&w->mu);
+  w->stopping = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  w->started = false;
+}
+
+void agg__writer_fini(agg *a) {
+  agg_writer *w = &a->writer;
+  agg_job *j;
+  while ((j = agg__queue_pop(&w->in)) != NULL) agg__job_free(j);
+  while ((j = agg__queue_pop(&w->done)) != NULL) agg__job_free(j);
+  pthread_mutex_destroy(&w->done_mu);
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  w->mu_init = false;
+}
