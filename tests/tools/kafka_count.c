@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   const char *kv[][2] = {{"bootstrap.servers", brokers}, {"group.id", group},
                          {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "true"},
-                         {"enable.auto.commit", "false"}, {"log_level", "3"}};
+                         {"enable.auto.commit", "false"}, {"log_level", "3"},
+                         {"fetch.wait.max.ms", "10"}};
   for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
     if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       fprintf(stderr, "kafka-count: %s\n", errstr);
@@ -62,42 +63,51 @@ int main(int argc, char **argv) {
     return 2;
   }
   rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, sub);
-  rd_kafka_topic_partition_list_destroy(sub);
+  /* assign every partition from the beginning (no group rebalance: faster and
+   * independent of the group coordinator) */
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  int assigned = 0;
+  for (int tries = 0; tries < 50; tries++) {
+    err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+    if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) break;
+    if (!err) rd_kafka_metadata_destroy(md);
+    md = NULL;
+  }
+  if (!md) {
+    fprintf(stderr, "kafka-count: no metadata for topic %s: %s\n", topic, rd_kafka_err2str(err));
+    return 2;
+  }
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+  for (int i = 0; i < md->topics[0].partition_cnt; i++)
+    rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  assigned = parts->cnt;
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  err = rd_kafka_assign(rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
   if (err) {
-    fprintf(stderr, "kafka-count: subscribe %s: %s\n", topic, rd_kafka_err2str(err));
+    fprintf(stderr, "kafka-count: assign %s: %s\n", topic, rd_kafka_err2str(err));
     return 2;
   }
   size_t cap = 1 << 16, nseq = 0;
   uint64_t *seqs = malloc(cap * sizeof(*seqs));
   long long messages = 0;
   int64_t deadline = now_ms() + timeout_ms;
-  /* partitions at EOF since the last message; assigned partition count */
-  int eof = 0, assigned = 0;
+  /* at_eof[p]: partition p reached its end and got no message since */
+  bool at_eof[1024] = {false};
+  int eof = 0;
   while (now_ms() < deadline) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-    if (!m) {
-      if (assigned == 0) {
-        rd_kafka_topic_partition_list_t *a = NULL;
-        if (!rd_kafka_assignment(rk, &a) && a) {
-          assigned = a->cnt;
-          rd_kafka_topic_partition_list_destroy(a);
-        }
-      }
-      continue;
-    }
+    if (!m) continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      eof++;
-      rd_kafka_message_destroy(m);
-      if (assigned == 0) {
-        rd_kafka_topic_partition_list_t *a = NULL;
-        if (!rd_kafka_assignment(rk, &a) && a) {
-          assigned = a->cnt;
-          rd_kafka_topic_partition_list_destroy(a);
-        }
+      if (m->partition >= 0 && m->partition < 1024 && !at_eof[m->partition]) {
+        at_eof[m->partition] = true;
+        eof++;
       }
+      rd_kafka_message_destroy(m);
       if (assigned > 0 && eof >= assigned && (expect < 0 || messages >= expect)) break;
       continue;
     }
@@ -107,7 +117,10 @@ int main(int argc, char **argv) {
       continue;
     }
     messages++;
-    eof = 0;
+    if (m->partition >= 0 && m->partition < 1024 && at_eof[m->partition]) {
+      at_eof[m->partition] = false;
+      eof--;
+    }
     if (print) printf("%.*s\n", (int)m->len, (const char *)m->payload);
     /* "seq":N in the JSON value */
     const char *p = m->payload;
