@@ -129,7 +129,8 @@ cairn_err cairn_time_parse_user(const char *s, int64_t now_ns, int64_t *ns_out) 
     int y, mo, d;
     if (!parse_date(s, &y, &mo, &d)) return CAIRN_E_PARSE;
     int64_t days = days_from_civil(y, mo, d);
-    if (days > INT64_MAX / 86400LL / 1000000000LL) return CAIRN_E_PARSE;
+    if (days > INT64_MAX / 86400LL / 1000000000LL || days < INT64_MIN / 86400LL / 1000000000LL)
+      return CAIRN_E_PARSE;
     *ns_out = days * 86400LL * 1000000000LL;
     return CAIRN_OK;
   }

@@ -262,6 +262,24 @@ static cairn_err codec_inflate(pb_codec *c, const uint8_t *payload, size_t len, 
   return CAIRN_OK;
 }
 
+/* Forget the unknown fields protobuf-c kept (they live in the arena, nothing to
+ * free). Records are re-packed for storage, and protobuf-c re-packs some
+ * unknown keys it accepted (field 0 in a padded varint) into bytes its own
+ * unpack refuses: one crafted record would then poison every later read. */
+static void drop_unknown_fields(Cairn__RecordBatch *b) {
+  b->base.n_unknown_fields = 0;
+  b->base.unknown_fields = NULL;
+  for (size_t i = 0; i < b->n_records; i++) {
+    Cairn__Record *r = b->records[i];
+    r->base.n_unknown_fields = 0;
+    r->base.unknown_fields = NULL;
+    for (size_t k = 0; k < r->n_attrs; k++) {
+      r->attrs[k]->base.n_unknown_fields = 0;
+      r->attrs[k]->base.unknown_fields = NULL;
+    }
+  }
+}
+
 cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len, const pb_limits *lim,
                           cairn_arena *a, Cairn__RecordBatch **out) {
   *out = NULL;
@@ -292,6 +310,7 @@ cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len, const
                    lim->max_records);
     goto out_trim;
   }
+  drop_unknown_fields(b);
   *out = b;
 out_trim:
   codec_trim(c);

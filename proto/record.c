@@ -52,6 +52,7 @@ ProtobufCAllocator pb__budget_allocator(pb__budget_alloc *ba, cairn_arena *a, si
 
 cairn_err pb_record_pack(const Cairn__Record *r, cairn_buf *out) {
   size_t n = cairn__record__get_packed_size(r);
+  if (n == 0) return CAIRN_OK; /* all defaults; out->ptr may still be NULL */
   cairn_err e = cairn_buf_reserve(out, n);
   if (e) return e;
   size_t w = cairn__record__pack(r, out->ptr + out->len);

@@ -326,6 +326,47 @@ static void enum_names_round_trip(void **state) {
   assert_int_equal(pb_source_parse("", &s), CAIRN_E_PARSE);
 }
 
+/* Regression (fuzz finding): protobuf-c keeps unknown fields, and accepts field
+ * number 0 in a padded two-byte key (80 00); re-packing writes it as 00, which
+ * unpack then refuses, so one crafted record made every later search fail with
+ * CAIRN_E_CORRUPT. Decoded records must re-pack into something unpackable. */
+static void decoded_record_with_unknown_tag0_repacks_cleanly(void **state) {
+  (void)state;
+  /* RecordBatch{records: [Record{<unknown field 0 as 80 00>: varint 0, message(5): "hi"}]} */
+  static const uint8_t raw[] = {0x0A, 0x07, 0x80, 0x00, 0x00, 0x2A, 0x02, 'h', 'i'};
+  uint8_t *z = NULL;
+  size_t zlen = compress_with(raw, sizeof(raw), 1, 0, false, 1, &z);
+  pb_codec *c = pb_codec_new(1);
+  pb_limits lim;
+  pb_limits_default(&lim);
+  cairn_arena a;
+  cairn_arena_init(&a, 0);
+  Cairn__RecordBatch *b = NULL;
+  assert_int_equal(pb_batch_decode(c, z, zlen, &lim, &a, &b), CAIRN_OK);
+  assert_int_equal(b->n_records, 1);
+  cairn_buf packed = {0};
+  assert_int_equal(pb_record_pack(b->records[0], &packed), CAIRN_OK);
+  Cairn__Record *r = NULL;
+  assert_int_equal(pb_record_unpack(packed.ptr, packed.len, &a, &r), CAIRN_OK);
+  assert_int_equal(r->message.len, 2);
+  assert_memory_equal(r->message.data, "hi", 2);
+  cairn_buf_fini(&packed);
+  cairn_arena_fini(&a);
+  pb_codec_free(c);
+  free(z);
+}
+
+/* Regression (fuzz finding): a record with every field at its default packs to
+ * 0 bytes; packing it into an empty buffer must not do NULL + 0 arithmetic. */
+static void empty_record_packs_to_nothing(void **state) {
+  (void)state;
+  Cairn__Record r = CAIRN__RECORD__INIT;
+  cairn_buf out = {0};
+  assert_int_equal(pb_record_pack(&r, &out), CAIRN_OK);
+  assert_int_equal(out.len, 0);
+  cairn_buf_fini(&out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_round_trip_keeps_binary_messages_and_attrs),
@@ -341,6 +382,8 @@ int main(void) {
       cmocka_unit_test(decode_rejects_flood_of_empty_attrs),
       cmocka_unit_test(record_pack_unpack_round_trip),
       cmocka_unit_test(enum_names_round_trip),
+      cmocka_unit_test(decoded_record_with_unknown_tag0_repacks_cleanly),
+      cmocka_unit_test(empty_record_packs_to_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
