@@ -14,14 +14,20 @@
 #include <sys/stat.h>
 
 #include "collector/internal.h"
+#include "common/timeparse.h"
 
 #define CKPT_MAP_SIZE ((size_t)64 << 20) /* bytes; ~300k files of 200-byte values */
 #define CKPT_KEY_LEN 16u
-#define CKPT_VAL_HDR (8u + 8u + 4u + COL_FP_MAX)
+/* Value layout 2: offset, file_stream (u64 BE), fp_len (u32 BE), fp[64],
+ * btime (u64 BE), path. Layout 1 (no btime) is read as btime 0 and rewritten. */
+#define CKPT_VAL_HDR1 (8u + 8u + 4u + COL_FP_MAX)
+#define CKPT_VAL_HDR (CKPT_VAL_HDR1 + 8u)
+#define CKPT_LAYOUT "2"
 
 typedef struct ckpt_slot {
   col_ckpt_entry e;
-  bool dirty; /* changed since the last snapshot */
+  bool dirty;       /* changed since the last snapshot */
+  int64_t seen_ns;  /* monotonic: last time a scan or a reader saw the file (memory only) */
 } ckpt_slot;
 
 typedef struct ckpt_key {
@@ -72,21 +78,27 @@ static void make_key(uint8_t key[CKPT_KEY_LEN], uint64_t dev, uint64_t ino) {
   put_u64(key + 8, ino);
 }
 
-uint64_t col__stream_id(uint64_t dev, uint64_t ino, const uint8_t *fp, size_t fp_len,
-                        uint64_t salt) {
-  uint8_t in[24 + COL_FP_MAX + 8];
+bool col__fp_match(const uint8_t *fp, size_t fp_len, const uint8_t *cur, size_t cur_len) {
+  return fp_len > 0 && cur_len >= fp_len && memcmp(fp, cur, fp_len) == 0;
+}
+
+uint64_t col__stream_id(uint64_t dev, uint64_t ino, uint64_t btime, const uint8_t *fp,
+                        size_t fp_len, uint64_t salt) {
+  uint8_t in[32 + COL_FP_MAX + 8];
   put_u64(in, dev);
   put_u64(in + 8, ino);
   put_u64(in + 16, salt);
+  put_u64(in + 24, btime);
   if (fp_len > COL_FP_MAX) fp_len = COL_FP_MAX;
-  if (fp_len) memcpy(in + 24, fp, fp_len);
-  put_u64(in + 24 + fp_len, (uint64_t)fp_len);
+  if (fp_len) memcpy(in + 32, fp, fp_len);
+  put_u64(in + 32 + fp_len, (uint64_t)fp_len);
+  size_t n = 40 + fp_len;
   uint8_t md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  if (!EVP_Digest(in, 32 + fp_len, md, &mdlen, EVP_sha256(), NULL)) {
+  if (!EVP_Digest(in, n, md, &mdlen, EVP_sha256(), NULL)) {
     /* cannot happen with the default provider; fall back to FNV-1a */
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < 32 + fp_len; i++) h = (h ^ in[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ in[i]) * 1099511628211ull;
     return h ? h : 1;
   }
   uint64_t id = get_u64(md);
@@ -124,6 +136,7 @@ static cairn_err slot_set(col_ckpt *ck, const col_ckpt_entry *e, bool dirty) {
   if (s->e.fp_len > COL_FP_MAX) s->e.fp_len = COL_FP_MAX;
   s->e.path = path;
   s->dirty = dirty;
+  s->seen_ns = cairn_time_mono_ns();
   return CAIRN_OK;
 }
 
@@ -154,15 +167,17 @@ static int ensure_instance_id(col_ckpt *ck, MDB_txn *txn) {
   return mdb_put(txn, ck->meta, &k, &v, 0);
 }
 
-/* Load every file entry into memory (in txn). */
-static cairn_err load_entries(col_ckpt *ck, MDB_txn *txn) {
+/* Load every file entry into memory (in txn); layout1: values without btime
+ * (they are marked dirty, so the next commit rewrites them in layout 2). */
+static cairn_err load_entries(col_ckpt *ck, MDB_txn *txn, bool layout1) {
+  size_t hdr = layout1 ? CKPT_VAL_HDR1 : CKPT_VAL_HDR;
   MDB_cursor *cur;
   if (mdb_cursor_open(txn, ck->files, &cur) != 0) return CAIRN_E_STORAGE;
   MDB_val k, v;
   cairn_err err = CAIRN_OK;
   int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
   while (rc == 0) {
-    if (k.mv_size == CKPT_KEY_LEN && v.mv_size >= CKPT_VAL_HDR) {
+    if (k.mv_size == CKPT_KEY_LEN && v.mv_size >= hdr) {
       const uint8_t *kp = k.mv_data, *vp = v.mv_data;
       col_ckpt_entry e = {.dev = get_u64(kp), .ino = get_u64(kp + 8)};
       e.offset = get_u64(vp);
@@ -170,16 +185,17 @@ static cairn_err load_entries(col_ckpt *ck, MDB_txn *txn) {
       e.fp_len = ((uint32_t)vp[16] << 24 | (uint32_t)vp[17] << 16 | (uint32_t)vp[18] << 8 | vp[19]);
       if (e.fp_len > COL_FP_MAX) e.fp_len = COL_FP_MAX;
       memcpy(e.fp, vp + 20, COL_FP_MAX);
-      size_t plen = v.mv_size - CKPT_VAL_HDR;
+      e.btime = layout1 ? 0 : get_u64(vp + CKPT_VAL_HDR1);
+      size_t plen = v.mv_size - hdr;
       char *path = malloc(plen + 1);
       if (!path) {
         err = CAIRN_E_NOMEM;
         break;
       }
-      memcpy(path, vp + CKPT_VAL_HDR, plen);
+      memcpy(path, vp + hdr, plen);
       path[plen] = '\0';
       e.path = path;
-      err = slot_set(ck, &e, false);
+      err = slot_set(ck, &e, layout1);
       free(path);
       if (err != CAIRN_OK) break;
     }
@@ -226,7 +242,18 @@ cairn_err col__ckpt_open(const char *dir, col_ckpt **out, char *errbuf, size_t e
     fmt_mdb(errbuf, errlen, dir, "initialising", rc);
     goto out_abort;
   }
-  err = load_entries(ck, txn);
+  MDB_val lk = {.mv_size = 6, .mv_data = (void *)"layout"}, lv;
+  bool layout1 = mdb_get(txn, ck->meta, &lk, &lv) != 0;
+  if (layout1) {
+    lv.mv_size = 1;
+    lv.mv_data = (void *)CKPT_LAYOUT;
+    rc = mdb_put(txn, ck->meta, &lk, &lv, 0);
+    if (rc != 0) {
+      fmt_mdb(errbuf, errlen, dir, "writing the layout version", rc);
+      goto out_abort;
+    }
+  }
+  err = load_entries(ck, txn, layout1);
   if (err != CAIRN_OK) {
     snprintf(errbuf, errlen, "checkpoint store %s/checkpoints.mdb: loading entries: %s", dir,
              cairn_err_str(err));
@@ -270,6 +297,21 @@ cairn_err col__ckpt_put(col_ckpt *ck, const col_ckpt_entry *e) {
     }
   }
   return slot_set(ck, e, true);
+}
+
+void col__ckpt_touch(col_ckpt *ck, uint64_t dev, uint64_t ino, int64_t now_ns) {
+  ckpt_slot *s = find_slot(ck, dev, ino);
+  if (s) s->seen_ns = now_ns;
+}
+
+size_t col__ckpt_gc(col_ckpt *ck, int64_t now_ns, int64_t max_age_ns) {
+  size_t dropped = 0;
+  for (size_t i = ck->n; i-- > 0;) {
+    if (now_ns - ck->slots[i].seen_ns < max_age_ns) continue;
+    col__ckpt_del(ck, ck->slots[i].e.dev, ck->slots[i].e.ino);
+    dropped++;
+  }
+  return dropped;
 }
 
 void col__ckpt_del(col_ckpt *ck, uint64_t dev, uint64_t ino) {
@@ -331,6 +373,7 @@ static cairn_err snapshot(col_ckpt *ck, ckpt_change **out, size_t *n_out) {
     v[18] = (uint8_t)(e->fp_len >> 8);
     v[19] = (uint8_t)e->fp_len;
     memcpy(v + 20, e->fp, COL_FP_MAX);
+    put_u64(v + CKPT_VAL_HDR1, e->btime);
     memcpy(v + CKPT_VAL_HDR, e->path, plen);
     k++;
   }

@@ -20,18 +20,7 @@ static void encode_next(col_collector *c);
 static void begin_close(col_collector *c);
 static void on_batch_timer(uv_timer_t *h);
 
-/* ---------------- files ---------------- */
-
-void col__file_ref(col_file *f) { f->refs++; }
-
-void col__file_unref(col_file *f) {
-  if (--f->refs > 0) return;
-  /* a deleted file can never be re-read: forget its checkpoint */
-  if (f->gone) col__ckpt_del(f->col->ck, f->dev, f->ino);
-  col_parser_free(f->parser);
-  free(f->path);
-  free(f);
-}
+/* ---------------- records and the memory budget ---------------- */
 
 static void set_paused(col_collector *c, bool paused) {
   if (c->paused == paused) return;
@@ -62,19 +51,19 @@ static void check_budget(col_collector *c) {
   }
 }
 
-static void fatal(col_collector *c, cairn_err err, const char *what) {
+void col__fatal(col_collector *c, cairn_err err, const char *what) {
   cairn_log_error("collector", "%s: %s; shutting down", what, cairn_err_str(err));
   if (c->result == CAIRN_OK) c->result = err;
   col_collector_stop(c);
 }
 
-static void file_on_rec(const col_rec *r, void *ud) {
+void col__on_rec(const col_rec *r, void *ud) {
   col_file *f = ud;
   col_collector *c = f->col;
   if (!c->open) {
     c->open = col__batch_new(++c->next_batch_id);
     if (!c->open) {
-      fatal(c, CAIRN_E_NOMEM, "allocating a batch");
+      col__fatal(c, CAIRN_E_NOMEM, "allocating a batch");
       return;
     }
     uint64_t ms = (uint64_t)(c->cfg->batch_max_delay / 1000000);
@@ -84,7 +73,7 @@ static void file_on_rec(const col_rec *r, void *ud) {
   uint64_t before = c->open->raw_bytes;
   cairn_err err = col__batch_add(c->open, &src, r);
   if (err != CAIRN_OK) {
-    fatal(c, err, "adding a record to the batch");
+    col__fatal(c, err, "adding a record to the batch");
     return;
   }
   c->unacked_raw += c->open->raw_bytes - before;
@@ -93,207 +82,18 @@ static void file_on_rec(const col_rec *r, void *ud) {
   f->emitted = true;
 }
 
-static void file_on_line(col_tail *t, const uint8_t *line, size_t len, uint64_t off,
-                         uint64_t line_no, void *ud) {
-  col_file *f = ud;
+void col__note_progress(col_file *f) {
   col_collector *c = f->col;
-  c->stats.lines_read++;
-  c->last_data_ns = cairn_time_mono_ns();
-  f->emitted = false;
-  cairn_err err = col_parser_line(f->parser, line, len, off, line_no, file_on_rec, f);
-  if (err != CAIRN_OK) {
-    fatal(c, err, "parsing");
-    return;
-  }
   if (f->emitted && c->open) {
     /* records of one line always land in one batch: the close waits until here */
-    uint64_t safe = col_parser_safe_offset(f->parser, col__tail_offset(t));
-    err = col__batch_note_file(c->open, f, f->stream_id, safe);
-    if (err != CAIRN_OK) {
-      fatal(c, err, "tracking batch offsets");
-      return;
-    }
-    if (col__batch_full(c->open, c->cfg->batch_max_records, c->cfg->batch_max_bytes)) close_batch(c);
-  }
-  check_budget(c);
-}
-
-/* Emit what the parser still holds (auditd events without an end marker;
- * a no-op for CRI and docker), then note the file's new safe offset. */
-static void file_flush(col_file *f, bool all) {
-  col_collector *c = f->col;
-  if (!f->tail || col_parser_audit_pending(f->parser) == 0) return;
-  f->emitted = false;
-  cairn_err err = col_parser_flush(f->parser, all, file_on_rec, f);
-  if (err != CAIRN_OK) {
-    fatal(c, err, "flushing pending events");
-    return;
-  }
-  if (f->emitted && c->open) {
     uint64_t safe = col_parser_safe_offset(f->parser, col__tail_offset(f->tail));
     if (col__batch_note_file(c->open, f, f->stream_id, safe) != CAIRN_OK) {
-      fatal(c, CAIRN_E_NOMEM, "tracking batch offsets");
+      col__fatal(c, CAIRN_E_NOMEM, "tracking batch offsets");
       return;
     }
     if (col__batch_full(c->open, c->cfg->batch_max_records, c->cfg->batch_max_bytes)) close_batch(c);
   }
   check_budget(c);
-}
-
-static void file_on_open(col_tail *t, const col_tail_info *info, void *ud) {
-  col_file *f = ud;
-  col_collector *c = f->col;
-  f->dev = info->dev;
-  f->ino = info->ino;
-  memcpy(f->fp, info->fp, info->fp_len);
-  f->fp_len = info->fp_len;
-  uint64_t start = 0;
-  const col_ckpt_entry *e = col__ckpt_get(c->ck, info->dev, info->ino);
-  bool same = e && info->fp_len >= e->fp_len && memcmp(e->fp, info->fp, e->fp_len) == 0;
-  if (same && e->offset <= info->size) {
-    start = e->offset;
-    f->stream_id = e->file_stream;
-  } else if (same) {
-    /* shrank while we were away: a new generation of the same file */
-    f->stream_id = col__stream_id(info->dev, info->ino, info->fp, info->fp_len, e->file_stream);
-    cairn_log_warn("collector", "%s is shorter (%llu bytes) than its checkpoint (%llu): it was "
-                   "truncated while the collector was down; reading it again from the start",
-                   f->path, (unsigned long long)info->size, (unsigned long long)e->offset);
-  } else {
-    f->stream_id = col__stream_id(info->dev, info->ino, info->fp, info->fp_len, 0);
-  }
-  cairn_log_info("collector", "tailing %s (%s) from offset %llu of %llu, stream %016llx", f->path,
-                 f->input->spec, (unsigned long long)start, (unsigned long long)info->size,
-                 (unsigned long long)f->stream_id);
-  f->started = true;
-  c->stats.files_opened++;
-  if (c->paused || c->stopping) col__tail_pause(t);
-  col__tail_start(t, start);
-}
-
-static void file_on_truncate(col_tail *t, const col_tail_info *info, void *ud) {
-  col_file *f = ud;
-  col_collector *c = f->col;
-  uint64_t old = f->stream_id;
-  f->stream_id = col__stream_id(info->dev, info->ino, info->fp, info->fp_len, old);
-  memcpy(f->fp, info->fp, info->fp_len);
-  f->fp_len = info->fp_len;
-  col_parser *np = NULL;
-  if (col_parser_new(f->input->format, c->cfg->max_record_size, &np) == CAIRN_OK) {
-    col_parser_free(f->parser);
-    f->parser = np;
-  }
-  c->stats.truncations++;
-  cairn_log_warn("collector", "%s was truncated (now %llu bytes): reading it again from offset 0 as "
-                 "stream %016llx; a partial record pending before the truncation is lost",
-                 f->path, (unsigned long long)info->size, (unsigned long long)f->stream_id);
-}
-
-static void file_close(col_file *f) {
-  if (f->closing || !f->tail) return;
-  f->closing = true;
-  col__tail_close(f->tail);
-}
-
-static void file_on_eof(col_tail *t, bool first, bool gone, void *ud) {
-  col_file *f = ud;
-  int64_t now = cairn_time_mono_ns();
-  if (first) {
-    f->eof_since_ns = now;
-    file_flush(f, false); /* events that only wait for a possible EOE */
-  } else if (now - f->eof_since_ns >= COL_EVENT_TIMEOUT_NS) {
-    file_flush(f, true); /* the auparse event timeout */
-  }
-  f->at_eof = true;
-  if (gone) f->gone = true;
-  if (f->gone || f->vanished) {
-    file_flush(f, true); /* nothing more can complete them */
-    cairn_log_info("collector", "%s %s and read to the end: closing it", f->path,
-                   f->gone ? "was deleted" : "no longer matches any --input");
-    file_close(f);
-  }
-}
-
-static void file_on_error(col_tail *t, cairn_err err, const char *what, int uv_code, void *ud) {
-  col_file *f = ud;
-  cairn_log_warn("collector", "cannot follow %s: %s failed: %s (%s); will retry at the next scan "
-                 "(check permissions of the file and its directory)",
-                 f->path, what, uv_strerror(uv_code), cairn_err_name(err));
-  file_close(f);
-}
-
-static void file_on_close(col_tail *t, void *ud) {
-  col_file *f = ud;
-  col_collector *c = f->col;
-  f->tail = NULL;
-  if (f->prev) {
-    f->prev->next = f->next;
-  } else {
-    c->files = f->next;
-  }
-  if (f->next) f->next->prev = f->prev;
-  c->n_files--;
-  c->stats.files_closed++;
-  col__file_unref(f);
-}
-
-static const col_tail_cbs file_cbs = {
-    .on_open = file_on_open,
-    .on_line = file_on_line,
-    .on_truncate = file_on_truncate,
-    .on_eof = file_on_eof,
-    .on_error = file_on_error,
-    .on_close = file_on_close,
-};
-
-cairn_err col__file_open(col_collector *c, const col_input *in, const char *path, uint64_t dev,
-                         uint64_t ino, col_file **out) {
-  col_file *f = calloc(1, sizeof(*f));
-  if (!f) return CAIRN_E_NOMEM;
-  f->col = c;
-  f->input = in;
-  f->dev = dev;
-  f->ino = ino;
-  f->refs = 1;
-  f->path = strdup(path);
-  if (!f->path) goto out_free;
-  cairn_err err = col_parser_new(in->format, c->cfg->max_record_size, &f->parser);
-  if (err != CAIRN_OK) goto out_free_path;
-  col_meta_from_path(path, &f->meta);
-  col_tail_opts o = {
-      .poll_ms = (uint64_t)(c->cfg->read_interval / 1000000),
-      .max_line = c->cfg->max_record_size + (64u << 10),
-  };
-  err = col__tail_open(&c->loop, path, &o, &file_cbs, f, &f->tail);
-  if (err != CAIRN_OK) goto out_free_parser;
-  f->next = c->files;
-  if (c->files) c->files->prev = f;
-  c->files = f;
-  c->n_files++;
-  *out = f;
-  return CAIRN_OK;
-
-out_free_parser:
-  col_parser_free(f->parser);
-out_free_path:
-  free(f->path);
-out_free:
-  free(f);
-  return CAIRN_E_NOMEM;
-}
-
-void col__file_vanished(col_file *f) {
-  f->vanished = true;
-  if (f->tail && col__tail_idle(f->tail)) {
-    cairn_log_info("collector", "%s no longer matches any --input and was read to the end: closing it",
-                   f->path);
-    file_close(f);
-  }
-  /* otherwise it is closed at its next EOF */
-}
-
-void col__files_close_all(col_collector *c) {
-  for (col_file *f = c->files; f; f = f->next) file_close(f);
 }
 
 /* ---------------- batches ---------------- */
@@ -369,9 +169,11 @@ void col__batch_acked(col_collector *c, col_batch *b) {
     c->q_len--;
     for (size_t i = 0; i < h->n_files; i++) {
       col_file *f = h->files[i].f;
+      /* an offset of a generation that was truncated since is not this file's any more */
+      if (h->files[i].file_stream != f->stream_id || f->regen) continue;
       col_ckpt_entry e = {.dev = f->dev, .ino = f->ino, .offset = h->files[i].safe_offset,
-                          .file_stream = h->files[i].file_stream, .fp_len = (uint32_t)f->fp_len,
-                          .path = f->path};
+                          .file_stream = h->files[i].file_stream, .btime = f->btime,
+                          .fp_len = (uint32_t)f->fp_len, .path = (char *)col__file_name(f)};
       memcpy(e.fp, f->fp, f->fp_len);
       if (col__ckpt_put(c->ck, &e) != CAIRN_OK) {
         cairn_log_error("collector", "out of memory recording the checkpoint of %s; it will be "
@@ -477,7 +279,9 @@ static void begin_close(col_collector *c) {
   }
   col__files_close_all(c);
   if (c->ship) col__ship_close(c->ship, on_ship_closed, c);
+  col__discover_stop(c);
   close_handle(c, (uv_handle_t *)&c->scan_timer);
+  close_handle(c, (uv_handle_t *)&c->kick_timer);
   close_handle(c, (uv_handle_t *)&c->batch_timer);
   close_handle(c, (uv_handle_t *)&c->ckpt_timer);
   close_handle(c, (uv_handle_t *)&c->tick_timer);
@@ -550,6 +354,7 @@ cairn_err col_collector_run(col_collector *c) {
                    "ignoring", cfg->metrics_listen);
   }
   init_timer(c, &c->scan_timer);
+  init_timer(c, &c->kick_timer);
   init_timer(c, &c->batch_timer);
   c->batch_timer.data = c;
   init_timer(c, &c->ckpt_timer);
@@ -610,6 +415,9 @@ void col_collector_free(col_collector *c) {
     /* never run: nothing was started on the loop */
     uv_loop_close(&c->loop);
   }
+  free(c->watches);
+  free(c->known);
+  free(c->bad);
   pb_codec_free(c->codec);
   pb_tls_ctx_free(c->tls);
   col__ckpt_close(c->ck);

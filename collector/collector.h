@@ -30,7 +30,7 @@
 
 /* One --input FORMAT:GLOB after validation. */
 typedef struct col_input {
-  Cairn__Format format; /* CAIRN__FORMAT__FORMAT_CRI or _DOCKER */
+  Cairn__Format format; /* CAIRN__FORMAT__FORMAT_CRI, _DOCKER, _AUDITD or _K8S_AUDIT */
   char *glob;           /* owned; glob(3) pattern */
   char *spec;           /* owned; the option text, for log lines */
 } col_input;
@@ -47,6 +47,9 @@ typedef struct col_config {
   cairn_str_list aggregators; /* HOST:PORT, tried in order */
   char *tls_cert, *tls_key, *tls_ca;
   cairn_str_list inputs; /* FORMAT:GLOB */
+  cairn_str_list excludes; /* fnmatch(3) patterns on the full path; matches are never read */
+  char *start_position;    /* "head" or "tail": where files found by the first scan begin */
+  int64_t rotate_wait;     /* ns a rotated, moved or deleted file stays open idle at EOF */
   char *metrics_listen;  /* HOST:PORT or NULL (not served yet) */
   char *node_name;       /* NULL: env NODE_NAME, else gethostname() */
   char *server_name;     /* TLS name to verify; NULL: host of the aggregator */
@@ -70,6 +73,7 @@ typedef struct col_config {
   col_peer *peers; /* owned, n_peers entries */
   size_t n_peers;
   char node[256];  /* resolved node name */
+  bool start_at_tail; /* start_position == "tail" */
 } col_config;
 
 /* Fill cfg (zeroed by the caller) from argv (argv[0] is the program name),
@@ -77,7 +81,7 @@ typedef struct col_config {
  * aggregators. *help / *check are set for --help / --check-config (cfg is
  * then filled as far as possible; print usage with col_config_usage()).
  * Errors: CAIRN_E_CONFIG with a one-line errbuf naming the option, e.g.
- *   "--input auditd:/var/log/audit/audit.log: the auditd input is not implemented yet (see README)".
+ *   "--input syslog:/var/log/x: unknown format 'syslog' (use cri, docker, auditd or k8s-audit)".
  * cfg must be released with col_config_free() whatever the result. */
 CAIRN_MUST_CHECK cairn_err col_config_load(col_config *cfg, int argc, char **argv, bool *help,
                                            bool *check, char *errbuf, size_t errlen);

@@ -25,7 +25,13 @@ static const cairn_opt col_opts[] = {
     OPT("server-name", "tls.server_name", CAIRN_OPT_STR, server_name, NULL, false,
         "name to verify in the aggregator certificate (default: host of --aggregator)"),
     OPT("input", "input", CAIRN_OPT_LIST, inputs, "cri:/var/log/containers/*.log", false,
-        "FORMAT:GLOB to tail, FORMAT = cri or docker (auditd, k8s-audit: not yet)"),
+        "FORMAT:GLOB to tail, FORMAT = cri, docker, auditd or k8s-audit (repeatable)"),
+    OPT("exclude", "exclude", CAIRN_OPT_LIST, excludes, NULL, false,
+        "GLOB of paths never to read, matched against the whole path (repeatable)"),
+    OPT("start-position", "start_position", CAIRN_OPT_STR, start_position, "head", false,
+        "head or tail: where files found at startup without a checkpoint begin (new files: head)"),
+    OPT("rotate-wait", "rotate_wait", CAIRN_OPT_DURATION, rotate_wait, "5s", false,
+        "how long a rotated, moved or deleted file stays open idle at its end before it is closed"),
     OPT("metrics-listen", "metrics.listen", CAIRN_OPT_STR, metrics_listen, NULL, false,
         "HOST:PORT for GET /metrics (not served yet)"),
     OPT("node-name", "node_name", CAIRN_OPT_STR, node_name, NULL, false,
@@ -70,13 +76,12 @@ static cairn_err parse_input(const char *spec, col_input *in, char *errbuf, size
     in->format = CAIRN__FORMAT__FORMAT_CRI;
   } else if (flen == 6 && strncmp(spec, "docker", 6) == 0) {
     in->format = CAIRN__FORMAT__FORMAT_DOCKER;
-  } else if ((flen == 6 && strncmp(spec, "auditd", 6) == 0) ||
-             (flen == 9 && strncmp(spec, "k8s-audit", 9) == 0)) {
-    snprintf(errbuf, errlen, "--input %s: the %.*s input is not implemented yet (see README)", spec,
-             (int)flen, spec);
-    return CAIRN_E_CONFIG;
+  } else if (flen == 6 && strncmp(spec, "auditd", 6) == 0) {
+    in->format = CAIRN__FORMAT__FORMAT_AUDITD;
+  } else if (flen == 9 && strncmp(spec, "k8s-audit", 9) == 0) {
+    in->format = CAIRN__FORMAT__FORMAT_K8S_AUDIT;
   } else {
-    snprintf(errbuf, errlen, "--input %s: unknown format '%.*s' (use cri or docker)", spec,
+    snprintf(errbuf, errlen, "--input %s: unknown format '%.*s' (use cri, docker, auditd or k8s-audit)", spec,
              (int)flen, spec);
     return CAIRN_E_CONFIG;
   }
@@ -141,6 +146,21 @@ static cairn_err validate(col_config *cfg, char *errbuf, size_t errlen) {
   }
   if (cfg->max_inflight == 0 || cfg->max_inflight > 1024) {
     snprintf(errbuf, errlen, "--max-inflight: must be 1..1024");
+    return CAIRN_E_CONFIG;
+  }
+  if (strcmp(cfg->start_position, "head") != 0 && strcmp(cfg->start_position, "tail") != 0) {
+    snprintf(errbuf, errlen, "--start-position %s: use head or tail", cfg->start_position);
+    return CAIRN_E_CONFIG;
+  }
+  cfg->start_at_tail = strcmp(cfg->start_position, "tail") == 0;
+  for (size_t i = 0; i < cfg->excludes.n; i++) {
+    if (!cfg->excludes.v[i][0]) {
+      snprintf(errbuf, errlen, "--exclude: empty pattern");
+      return CAIRN_E_CONFIG;
+    }
+  }
+  if (cfg->rotate_wait < 0) {
+    snprintf(errbuf, errlen, "--rotate-wait: must be >= 0");
     return CAIRN_E_CONFIG;
   }
   if (cfg->batch_max_delay <= 0 || cfg->rescan_interval <= 0 || cfg->read_interval <= 0 ||
@@ -216,7 +236,7 @@ void col_config_usage(FILE *f) {
   cairn_config_usage(f,
                      "cairn-collector [--config FILE] --state DIR --aggregator HOST:PORT "
                      "--tls-cert F --tls-key F --tls-ca F [--input FORMAT:GLOB]...\n"
-                     "       cairn-collector parse --format cri|docker [--path PATH-FOR-METADATA] FILE",
+                     "       cairn-collector parse --format cri|docker|auditd|k8s-audit [--path PATH-FOR-METADATA] FILE",
                      col_opts, N_OPTS);
 }
 

@@ -34,6 +34,7 @@ typedef struct col_ckpt_entry {
   uint64_t dev, ino;        /* key */
   uint64_t offset;          /* bytes acked (a parser safe offset) */
   uint64_t file_stream;     /* dedupe stream id of this file generation */
+  uint64_t btime;           /* ns since the epoch the inode was born (statx), 0 = unknown */
   uint32_t fp_len;          /* bytes in fp */
   uint8_t fp[COL_FP_MAX];   /* first bytes of the file when first seen */
   char *path;               /* owned by the store; last path seen */
@@ -72,18 +73,38 @@ CAIRN_MUST_CHECK cairn_err col__ckpt_flush_sync(col_ckpt *ck, char *errbuf, size
 /* Close the store (must not be busy). NULL is fine. */
 void col__ckpt_close(col_ckpt *ck);
 
-/* 64-bit stream id: SHA-256 over (dev, ino, fingerprint, salt), first 8 bytes. */
-uint64_t col__stream_id(uint64_t dev, uint64_t ino, const uint8_t *fp, size_t fp_len,
-                        uint64_t salt);
+/* Drop entries that no scan has seen for max_age_ns (files deleted or moved
+ * out of every pattern while untracked); live files are kept by
+ * col__ckpt_touch. Returns the number dropped. */
+size_t col__ckpt_gc(col_ckpt *ck, int64_t now_ns, int64_t max_age_ns);
+/* Mark (dev, ino) as seen at now_ns (no-op without an entry). */
+void col__ckpt_touch(col_ckpt *ck, uint64_t dev, uint64_t ino, int64_t now_ns);
+
+/* 64-bit stream id: SHA-256 over (dev, ino, birth time, fingerprint, salt),
+ * first 8 bytes. Deterministic, so a file re-read after a crash that lost its
+ * checkpoint gets the same id and the aggregator dedupes what it already has. */
+uint64_t col__stream_id(uint64_t dev, uint64_t ino, uint64_t btime, const uint8_t *fp,
+                        size_t fp_len, uint64_t salt);
+
+/* Does a stored fingerprint (fp, fp_len) identify a file whose first bytes
+ * are cur (cur_len)? True when fp is a non-empty prefix of cur. */
+bool col__fp_match(const uint8_t *fp, size_t fp_len, const uint8_t *cur, size_t cur_len);
 
 /* ======================= tail.c (one file reader) ======================= */
 
 typedef struct col_tail col_tail;
 
+/* A file's identity: (dev, ino) from fstat of the open descriptor, the birth
+ * time, and the fingerprint: its first bytes up to and including the first
+ * '\n', at most COL_FP_MAX. A fingerprint is complete once it ends in '\n'
+ * or is COL_FP_MAX long; the tail reports on_open only then (an empty file
+ * or one without a complete first line waits), so identity never changes
+ * while a file generation lives. */
 typedef struct col_tail_info {
   uint64_t dev, ino;
   uint64_t size;
   uint64_t nlink;
+  uint64_t btime; /* ns since the epoch, 0 = unknown */
   uint8_t fp[COL_FP_MAX];
   size_t fp_len;
 } col_tail_info;
@@ -93,16 +114,24 @@ typedef struct col_tail_cbs {
    * col__tail_close() (now or later). */
   void (*on_open)(col_tail *t, const col_tail_info *info, void *ud);
   /* One complete line (without '\n'): off = file offset of its first byte,
-   * line_no 1-based from where reading started. Bytes borrowed. */
-  void (*on_line)(col_tail *t, const uint8_t *line, size_t len, uint64_t off,
+   * line_no 1-based from where reading started. Bytes borrowed. full_len is
+   * the line's real length: more than len when it exceeded max_line and the
+   * rest was skipped (memory stays bounded by max_line). */
+  void (*on_line)(col_tail *t, const uint8_t *line, size_t len, size_t full_len, uint64_t off,
                   uint64_t line_no, void *ud);
-  /* The file shrank below the read position; reading restarts at 0 (line 1)
-   * after this returns. Any partial line was dropped. */
-  void (*on_truncate)(col_tail *t, const col_tail_info *info, void *ud);
+  /* A new generation replaced the content: the file shrank below the read
+   * position, or its first bytes no longer match the fingerprint (truncated
+   * and rewritten past the old position between two looks). info holds the
+   * new fingerprint; old_offset is where complete lines of the old
+   * generation ended (an incomplete line after it is dropped). Reading
+   * restarts at 0 (line 1) after this returns. */
+  void (*on_truncate)(col_tail *t, const col_tail_info *info, uint64_t old_offset, void *ud);
   /* A poll found no new data (called at every such poll, --read-interval).
    * first: first time since data arrived. gone: no links left (deleted). */
   void (*on_eof)(col_tail *t, bool first, bool gone, void *ud);
-  /* open/read/stat failed (what names the step). The owner should close. */
+  /* open/read/stat failed (what names the step), or the path is not a
+   * regular file (err CAIRN_E_INVAL, what "not a regular file: <kind>").
+   * The owner should close. */
   void (*on_error)(col_tail *t, cairn_err err, const char *what, int uv_code, void *ud);
   /* Last callback; t is freed right after it returns. */
   void (*on_close)(col_tail *t, void *ud);
@@ -114,8 +143,9 @@ typedef struct col_tail_opts {
   size_t chunk;      /* bytes per read (0 = COL_READ_CHUNK) */
 } col_tail_opts;
 
-/* Start opening path (uv_fs_open + fstat + fingerprint read). Errors later
- * go to on_error. CAIRN_E_NOMEM when nothing was started. */
+/* Start opening path (uv_fs_open with O_NONBLOCK, so a FIFO never blocks a
+ * threadpool thread; fstat; fingerprint read). Errors later go to on_error.
+ * CAIRN_E_NOMEM when nothing was started. */
 CAIRN_MUST_CHECK cairn_err col__tail_open(uv_loop_t *loop, const char *path,
                                           const col_tail_opts *o, const col_tail_cbs *cbs,
                                           void *ud, col_tail **out);
@@ -124,8 +154,14 @@ void col__tail_start(col_tail *t, uint64_t offset);
 /* Stop issuing reads (the one in flight completes) / resume. */
 void col__tail_pause(col_tail *t);
 void col__tail_resume(col_tail *t);
-/* At EOF and no read or stat in flight. */
+/* At EOF (or still waiting for a complete fingerprint) and nothing in flight. */
 bool col__tail_idle(const col_tail *t);
+/* Look for growth now instead of at the next poll (e.g. after a rotation). */
+void col__tail_kick(col_tail *t);
+/* The open descriptor, -1 before it is open or after close. */
+int col__tail_fd(const col_tail *t);
+/* Identity as of the last fstat (valid after on_open). */
+const col_tail_info *col__tail_info(const col_tail *t);
 /* Offset just after the last complete line delivered. */
 uint64_t col__tail_offset(const col_tail *t);
 /* Bytes of an incomplete last line held back. */
@@ -194,23 +230,37 @@ bool col__batch_full(const col_batch *b, uint64_t max_records, uint64_t max_byte
  * elsewhere meanwhile), then drop the records' arena. CAIRN_E_NOMEM/ZSTD. */
 CAIRN_MUST_CHECK cairn_err col__batch_encode(col_batch *b, pb_codec *codec);
 
-/* ======================= collector.c / discover.c ======================= */
+/* ================= files.c / discover.c / collector.c ================= */
+
+/* How a file came to be opened (decides where reading starts). */
+typedef enum col_open_kind {
+  COL_OPEN_LIVE = 0, /* matched by an --input glob */
+  COL_OPEN_INITIAL,  /* matched by the first scan: --start-position applies without a checkpoint */
+  COL_OPEN_RESUME,   /* a rotated name with an unfinished checkpoint (drain after a restart) */
+  COL_OPEN_PROBE,    /* a rotated name never seen before: decided by its fingerprint */
+} col_open_kind;
 
 struct col_file {
   col_collector *col;   /* owner */
   col_tail *tail;       /* NULL once closed */
   col_parser *parser;   /* owned */
   const col_input *input;
-  char *path;           /* owned */
+  char *path;           /* owned; the name records carry (where the stream was found) */
+  char *cur_path;       /* owned; current name when it differs (rotated, moved), else NULL */
   col_meta meta;
   uint64_t dev, ino;    /* identity from stat(2) (symlinks followed) */
-  uint64_t stream_id;   /* current file_stream */
+  uint64_t btime;       /* birth time, ns, 0 = unknown */
+  uint64_t stream_id;   /* current file_stream (0 while the generation is not identified) */
+  uint64_t prev_stream; /* stream of the generation before a truncation (salt) */
   uint8_t fp[COL_FP_MAX];
   size_t fp_len;
   uint64_t scan_gen;    /* last discovery scan that saw it */
-  uint64_t truncations; /* salt for the next stream id */
+  uint64_t big_lines;   /* lines longer than --max-record-size */
+  col_open_kind kind;
   int refs;             /* 1 for the file list + 1 per batch holding it */
   bool started;         /* reading (on_open done) */
+  bool regen;           /* truncated: the next on_open identifies a new generation */
+  bool rotated;         /* now only under a rotated name: drain, close after --rotate-wait idle */
   bool vanished;        /* no longer matched by any glob: drain, then close */
   bool gone;            /* deleted (nlink 0) */
   bool closing;         /* tail close requested */
@@ -220,30 +270,95 @@ struct col_file {
   col_file *prev, *next; /* list (private) */
 };
 
+/* A file generation that ended by truncation (copytruncate). Its last lines
+ * may be unread and only in the copy the rotation made; a rotated file that
+ * appears in the same directory with the same fingerprint continues this
+ * stream from offset with this parser. Kept for COL_ORPHAN_TTL_NS. */
+typedef struct col_orphan {
+  char *dir;              /* owned; directory of the truncated file */
+  char *path;             /* owned; the stream's record path */
+  const col_input *input;
+  col_parser *parser;     /* owned; partial records still pending */
+  col_meta meta;
+  uint64_t stream_id, offset; /* offset: end of the complete lines we read */
+  uint8_t fp[COL_FP_MAX];
+  size_t fp_len;
+  int64_t since_ns;       /* monotonic */
+} col_orphan;
+
+#define COL_MAX_ORPHANS 16
+#define COL_ORPHAN_TTL_NS (30LL * 1000000000LL)
+#define COL_DEFER_TTL_NS (30LL * 1000000000LL)
+#define COL_RETRY_NS (30LL * 1000000000LL)
+#define COL_CKPT_GC_NS (600LL * 1000000000LL)
+
 void col__file_ref(col_file *f);
 void col__file_unref(col_file *f);
+/* Current name (cur_path or path). */
+const char *col__file_name(const col_file *f);
+
+/* Start following path (found by a scan as hit; kind says why). The file is
+ * added to the list at once; reading begins when its fingerprint is
+ * complete. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err col__file_open(col_collector *c, const col_input *in, const char *path,
+                                          uint64_t dev, uint64_t ino, col_open_kind kind,
+                                          col_file **out);
+/* No glob matches the file any more: drain it, close after --rotate-wait. */
+void col__file_vanished(col_file *f);
+/* Seen under a rotated name (renamed away by logrotate/kubelet). */
+void col__file_rotated(col_file *f, const char *new_path);
+/* Begin closing the tail. */
+void col__file_close(col_file *f);
+/* Drop every tracked file (begin closing tails) and every orphan. */
+void col__files_close_all(col_collector *c);
+/* Forget orphans older than COL_ORPHAN_TTL_NS. */
+void col__orphans_expire(col_collector *c, int64_t now_ns);
 
 /* discover.c */
 typedef struct col_scan_hit {
   size_t input;     /* index into cfg->in */
   char *path;       /* owned */
-  uint64_t dev, ino;
+  uint64_t dev, ino, size;
+  bool rotated;     /* matched only as a rotated name (GLOB.* or kubelet's NAME.log.DATE-TIME) */
 } col_scan_hit;
 
-/* Start the periodic scan (first scan now). */
-CAIRN_MUST_CHECK cairn_err col__discover_start(col_collector *c);
-/* Stop scanning; a scan job already running finishes and is ignored. */
-void col__discover_stop(col_collector *c);
-/* Drop every tracked file (begin closing tails). */
-void col__files_close_all(col_collector *c);
+/* What the collector decided about a file it does not follow, by (dev, ino);
+ * forgotten when a scan no longer sees the file. */
+typedef enum col_known_state {
+  COL_KNOWN_IGNORED = 0, /* an old rotated file, or a copy of something read */
+  COL_KNOWN_RETIRED,     /* a rotated file read to the end and closed */
+  COL_KNOWN_DEFERRED,    /* a rotated file whose first bytes match a file being read */
+  COL_KNOWN_FAILED,      /* open/read failed; retried after COL_RETRY_NS */
+} col_known_state;
 
-/* collector.c, called by discover.c and ship.c */
-CAIRN_MUST_CHECK cairn_err col__file_open(col_collector *c, const col_input *in, const char *path,
-                                          uint64_t dev, uint64_t ino, col_file **out);
-void col__file_vanished(col_file *f);
+typedef struct col_known {
+  uint64_t dev, ino, size;
+  col_known_state state;
+  int64_t since_ns;   /* monotonic, when the state was set */
+  uint64_t scan_gen;  /* last scan that saw it */
+  bool warned;        /* the "grew after it was closed" warning was logged */
+} col_known;
+
+/* Start the periodic scan (first scan now) and the directory watches. */
+CAIRN_MUST_CHECK cairn_err col__discover_start(col_collector *c);
+/* Stop scanning and close the watches; a scan job already running finishes and is ignored. */
+void col__discover_stop(col_collector *c);
+/* Run a scan soon (coalesced): a directory changed or a file was truncated. */
+void col__rescan_soon(col_collector *c);
+/* Record a decision about an unfollowed file. */
+void col__known_set(col_collector *c, uint64_t dev, uint64_t ino, uint64_t size,
+                    col_known_state st);
+
+/* collector.c, called by files.c */
+/* Parser callback (ud = col_file): append the record to the open batch. */
+void col__on_rec(const col_rec *r, void *ud);
+/* After feeding a line or a flush: note the file's safe offset in the open
+ * batch, close the batch when full, apply the memory budget. */
+void col__note_progress(col_file *f);
+/* Log and stop the collector with err. */
+void col__fatal(col_collector *c, cairn_err err, const char *what);
 /* A batch was acked (OK): apply checkpoints for the acked prefix of the queue. */
 void col__batch_acked(col_collector *c, col_batch *b);
-/* Log a line about the collector; comp "collector". */
 
 /* ship.c */
 typedef struct col_ship col_ship;
@@ -263,6 +378,7 @@ bool col__ship_ready(const col_ship *s);
 typedef struct col_stats {
   uint64_t lines_read, records, records_acked, batches_sent, batches_acked, bytes_sent;
   uint64_t reconnects, files_opened, files_closed, truncations, parse_unparsed, retries, pauses;
+  uint64_t rotations, copies_resumed, missed_rotated, long_lines, bad_inputs;
 } col_stats;
 
 /* The runtime state. Private; the fields other runtime files use directly
@@ -279,7 +395,19 @@ struct col_collector {
   size_t n_files;
   uint64_t scan_gen;
   bool scan_running, scanned_once, discover_on;
+  bool rescan_pending;    /* a change arrived while a scan ran: scan again after it */
   uv_timer_t scan_timer;
+  uv_timer_t kick_timer;  /* coalesces directory events into one scan */
+  struct col_watch **watches; /* owned; directories watched with uv_fs_event */
+  size_t n_watches, cap_watches;
+  bool watch_limit_logged;
+  col_known *known;       /* owned array, n_known used */
+  size_t n_known, cap_known;
+  struct col_badpath *bad; /* owned array: paths warned about once */
+  size_t n_bad, cap_bad;
+  col_orphan orphans[COL_MAX_ORPHANS];
+  size_t n_orphans;
+  uint64_t orphan_gen;    /* bumped when an orphan is added (deferred files are probed again) */
 
   col_batch *open;        /* batch being filled, or NULL */
   uint64_t next_batch_id;

@@ -1,5 +1,6 @@
 /* collector/internal_parse.h: declarations shared by the parser files of
- * collector/ (parse.c, parse_cri.c, parse_docker.c, dry_run.c). Private to
+ * collector/ (parse.c, parse_cri.c, parse_docker.c, parse_audit*.c,
+ * parse_k8s.c, dry_run*.c). Private to
  * collector/; tests include it to reach the file driver and the helpers.
  *
  * Design: format front-ends only split a physical line into a col_frag; all
@@ -35,10 +36,14 @@ typedef struct col_acc {
   uint64_t start_off;  /* file offset of the first fragment's line */
 } col_acc;
 
+struct col_audit;
+
 struct col_parser {
   Cairn__Format fmt;
+  Cairn__Source source;      /* stamped on every record, unparsed ones too */
   size_t max_record;         /* bytes kept per record */
-  col_acc acc[COL_NSTREAMS]; /* indexed by COL_STREAM_* */
+  col_acc acc[COL_NSTREAMS]; /* indexed by COL_STREAM_* (cri, docker) */
+  struct col_audit *audit;   /* auditd grouping state; owned, NULL for other formats */
 };
 
 /* One parsed physical line, as handed from a format front-end to the
@@ -70,6 +75,15 @@ CAIRN_MUST_CHECK cairn_err col__docker_line(col_parser *p, const uint8_t *line, 
                                             uint64_t off, uint64_t line_no, col_rec_cb cb,
                                             void *ud);
 
+/* Kubernetes audit front-end; same contract as col_parser_line. */
+CAIRN_MUST_CHECK cairn_err col__k8s_line(col_parser *p, const uint8_t *line, size_t len,
+                                         uint64_t off, uint64_t line_no, col_rec_cb cb, void *ud);
+
+/* Apply truncation at max_record (keeping whole characters) and the UTF-8
+ * flag to r, whose msg holds at least min(full_len, max_record) bytes, then
+ * emit it. */
+void col__rec_finish_emit(const col_parser *p, col_rec *r, col_rec_cb cb, void *ud);
+
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code
  * points above U+10FFFF). */
 bool col__utf8_valid(const uint8_t *s, size_t n);
@@ -81,7 +95,8 @@ size_t col__utf8_cut(const uint8_t *s, size_t n);
 /* What col__parse_file saw, in the terms of corpus/expected/summary.json. */
 typedef struct col_file_summary {
   uint64_t physical_lines; /* '\n'-terminated lines fed */
-  uint64_t records;        /* parsed records emitted */
+  uint64_t records;        /* parsed records emitted (audit: records inside the events) */
+  uint64_t events;         /* audit events emitted (0 for other formats) */
   uint64_t unparsed;       /* UNPARSED records emitted */
   uint64_t tail_line;      /* line number of an incomplete last line, 0 = none */
   uint64_t tail_bytes;     /* bytes after the last '\n' */
@@ -92,7 +107,8 @@ typedef struct col_file_summary {
 
 /* Parse the whole file at path as fmt with max_record (0 = default), calling
  * cb for every record; a last line without '\n' is held back (reported in
- * sum, never fed). CAIRN_E_NOTFOUND / CAIRN_E_IO when the file cannot be
+ * sum, never fed). Pending audit events are flushed at EOF (all = true).
+ * CAIRN_E_NOTFOUND / CAIRN_E_IO when the file cannot be
  * read (errbuf says why), CAIRN_E_INVAL for a bad fmt, CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err col__parse_file(Cairn__Format fmt, size_t max_record, const char *path,
                                            col_rec_cb cb, void *ud, col_file_summary *sum,

@@ -1,23 +1,44 @@
 /* collector/parse.c: the format-independent half of the record parsers:
- * parser lifecycle, per-stream reassembly with truncation at max_record,
- * UTF-8 validation and flagging, and checkpoint-safe offsets.
- * Format front-ends (parse_cri.c, parse_docker.c) hand in col_frag values;
- * a lone final fragment is emitted without copying. */
+ * parser lifecycle and dispatch to the format front-ends, per-stream
+ * reassembly with truncation at max_record, UTF-8 validation and flagging,
+ * and checkpoint-safe offsets. CRI/docker front-ends (parse_cri.c,
+ * parse_docker.c) hand in col_frag values; a lone final fragment is emitted
+ * without copying. auditd (parse_audit.c) keeps its own event state. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/internal_audit.h"
 #include "collector/internal_parse.h"
 
 cairn_err col_parser_new(Cairn__Format fmt, size_t max_record, col_parser **out) {
   *out = NULL;
-  if (fmt != CAIRN__FORMAT__FORMAT_CRI && fmt != CAIRN__FORMAT__FORMAT_DOCKER) return CAIRN_E_INVAL;
+  Cairn__Source src;
+  switch (fmt) {
+    case CAIRN__FORMAT__FORMAT_CRI:
+    case CAIRN__FORMAT__FORMAT_DOCKER:
+      src = CAIRN__SOURCE__SOURCE_CONTAINER;
+      break;
+    case CAIRN__FORMAT__FORMAT_AUDITD:
+      src = CAIRN__SOURCE__SOURCE_AUDIT;
+      break;
+    case CAIRN__FORMAT__FORMAT_K8S_AUDIT:
+      src = CAIRN__SOURCE__SOURCE_K8S_AUDIT;
+      break;
+    default:
+      return CAIRN_E_INVAL;
+  }
   col_parser *p = calloc(1, sizeof(*p));
   if (!p) return CAIRN_E_NOMEM;
   p->fmt = fmt;
+  p->source = src;
   p->max_record = max_record ? max_record : COL_DEFAULT_MAX_RECORD;
   for (int i = 0; i < COL_NSTREAMS; i++) {
     cairn_buf_init(&p->acc[i].buf);
     cairn_buf_init(&p->acc[i].attrs);
+  }
+  if (fmt == CAIRN__FORMAT__FORMAT_AUDITD && col__audit_new(&p->audit) != CAIRN_OK) {
+    free(p);
+    return CAIRN_E_NOMEM;
   }
   *out = p;
   return CAIRN_OK;
@@ -29,19 +50,38 @@ void col_parser_free(col_parser *p) {
     cairn_buf_fini(&p->acc[i].buf);
     cairn_buf_fini(&p->acc[i].attrs);
   }
+  col__audit_free(p->audit);
   free(p);
 }
 
 cairn_err col_parser_line(col_parser *p, const uint8_t *line, size_t len, uint64_t off,
                           uint64_t line_no, col_rec_cb cb, void *ud) {
-  if (p->fmt == CAIRN__FORMAT__FORMAT_CRI) return col__cri_line(p, line, len, off, line_no, cb, ud);
-  return col__docker_line(p, line, len, off, line_no, cb, ud);
+  switch (p->fmt) {
+    case CAIRN__FORMAT__FORMAT_CRI:
+      return col__cri_line(p, line, len, off, line_no, cb, ud);
+    case CAIRN__FORMAT__FORMAT_AUDITD:
+      return col__audit_line(p, line, len, off, line_no, cb, ud);
+    case CAIRN__FORMAT__FORMAT_K8S_AUDIT:
+      return col__k8s_line(p, line, len, off, line_no, cb, ud);
+    default:
+      return col__docker_line(p, line, len, off, line_no, cb, ud);
+  }
 }
+
+cairn_err col_parser_flush(col_parser *p, bool all, col_rec_cb cb, void *ud) {
+  if (!p->audit) return CAIRN_OK;
+  return col__audit_flush(p, all, cb, ud);
+}
+
+size_t col_parser_audit_pending(const col_parser *p) { return p->audit ? p->audit->npending : 0; }
+
+uint64_t col_parser_audit_serial_gaps(const col_parser *p) { return p->audit ? p->audit->gaps : 0; }
 
 uint64_t col_parser_safe_offset(const col_parser *p, uint64_t next_off) {
   uint64_t safe = next_off;
   for (int i = 0; i < COL_NSTREAMS; i++)
     if (p->acc[i].pending && p->acc[i].start_off < safe) safe = p->acc[i].start_off;
+  if (p->audit) safe = col__audit_safe_offset(p->audit, safe);
   return safe;
 }
 
@@ -58,9 +98,7 @@ static Cairn__LogStream stream_enum(int s) {
                              : CAIRN__LOG_STREAM__LOG_STREAM_STDERR;
 }
 
-/* Apply truncation (keeping whole characters) and the UTF-8 flag to r, whose
- * msg holds at least min(full_len, max) bytes, then emit it. */
-static void finish_and_emit(const col_parser *p, col_rec *r, col_rec_cb cb, void *ud) {
+void col__rec_finish_emit(const col_parser *p, col_rec *r, col_rec_cb cb, void *ud) {
   if (r->full_len > p->max_record) {
     r->msg_len = col__utf8_cut(r->msg, p->max_record);
     r->flags |= CAIRN__RECORD_FLAG__RECORD_FLAG_TRUNCATED;
@@ -84,8 +122,9 @@ void col__emit_unparsed(const col_parser *p, const uint8_t *line, size_t len, ui
       .last_line = line_no,
       .end_offset = end_off,
       .attrs_json = NULL,
+      .source = p->source,
   };
-  finish_and_emit(p, &r, cb, ud);
+  col__rec_finish_emit(p, &r, cb, ud);
 }
 
 /* Open a partial record on a (nothing may change on NOMEM, so attrs are
@@ -122,8 +161,9 @@ cairn_err col__frag_feed(col_parser *p, const col_frag *f, uint64_t off, uint64_
         .last_line = line_no,
         .end_offset = end_off,
         .attrs_json = f->attrs_json,
+        .source = p->source,
     };
-    finish_and_emit(p, &r, cb, ud);
+    col__rec_finish_emit(p, &r, cb, ud);
     return CAIRN_OK;
   }
 
@@ -157,9 +197,10 @@ cairn_err col__frag_feed(col_parser *p, const col_frag *f, uint64_t off, uint64_
       .last_line = line_no,
       .end_offset = end_off,
       .attrs_json = a->attrs.len ? (const char *)a->attrs.ptr : NULL,
+      .source = p->source,
   };
   if (!r.msg) r.msg = (const uint8_t *)""; /* empty record: keep msg non-NULL */
-  finish_and_emit(p, &r, cb, ud);
+  col__rec_finish_emit(p, &r, cb, ud);
   a->pending = false;
   cairn_buf_reset(&a->buf);
   cairn_buf_reset(&a->attrs);

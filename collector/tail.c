@@ -1,7 +1,8 @@
 /* collector/tail.c: follow one file with libuv's threadpool fs calls: one
  * request in flight per file (open, fstat, read of up to 256 KiB), split on
  * '\n', hold an incomplete last line until its newline arrives. Growth,
- * truncation and deletion are found by fstat after EOF and on a poll timer.
+ * truncation, rewrites and deletion are found by fstat (plus a fingerprint
+ * re-read when an idle file grows) after EOF and on a poll timer.
  * Knows nothing of formats, batches or checkpoints: it hands lines to on_line.
  * uv_fs_* calls with a callback fail synchronously only on invalid arguments
  * (never passed here), so their return values are not checked.
@@ -9,17 +10,18 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "collector/internal.h"
 
 typedef enum tail_step {
   STEP_NONE = 0,
   STEP_OPEN,
-  STEP_STAT_OPEN, /* fstat right after open */
-  STEP_FP_OPEN,   /* fingerprint read after open */
+  STEP_STAT_ID,   /* fstat before (re)reading the fingerprint */
+  STEP_FP_ID,     /* fingerprint read to identify the file (open, after truncation) */
   STEP_READ,
   STEP_STAT,      /* growth/truncation check */
-  STEP_FP_TRUNC,  /* fingerprint read after a truncation */
+  STEP_FP_CHECK,  /* an idle file grew: are its first bytes still ours? */
   STEP_CLOSE,
 } tail_step;
 
@@ -37,13 +39,16 @@ struct col_tail {
   size_t max_line, chunk;
 
   col_tail_info info;
+  uint64_t id_size;  /* size at the last identification attempt */
   uint64_t pos;      /* next byte to read */
   uint64_t line_off; /* offset of the first byte of the current (incomplete) line */
   uint64_t line_no;  /* lines delivered since reading started */
+  uint64_t part_full; /* bytes of the incomplete line seen so far (kept or skipped) */
   cairn_buf part;    /* bytes of the incomplete line kept so far (<= max_line) */
   uint8_t *rbuf;     /* read buffer while a read is in flight (owned) */
   size_t rlen;
 
+  bool identified; /* on_open delivered for the current generation */
   bool started, paused, closing, at_eof, eof_reported;
   bool in_cb; /* a callback of ours is running: defer the close */
 };
@@ -56,17 +61,31 @@ static void on_poll(uv_timer_t *h);
 const char *col__tail_path(const col_tail *t) { return t->path; }
 uint64_t col__tail_offset(const col_tail *t) { return t->line_off; }
 size_t col__tail_partial(const col_tail *t) { return (size_t)(t->pos - t->line_off); }
-bool col__tail_idle(const col_tail *t) { return t->at_eof && t->step == STEP_NONE; }
+int col__tail_fd(const col_tail *t) { return t->fd; }
+const col_tail_info *col__tail_info(const col_tail *t) { return &t->info; }
+bool col__tail_idle(const col_tail *t) {
+  return t->step == STEP_NONE && (t->at_eof || (!t->identified && t->fd >= 0));
+}
+
+static void report(col_tail *t, cairn_err e, const char *what, int uv_code) {
+  t->at_eof = true; /* nothing more will come */
+  if (t->cbs.on_error) t->cbs.on_error(t, e, what, uv_code, t->ud);
+}
 
 static void report_error(col_tail *t, int uv_code, const char *what) {
-  t->at_eof = true; /* nothing more will come */
-  if (t->cbs.on_error) {
-    cairn_err e = uv_code == UV_ENOENT ? CAIRN_E_NOTFOUND
-                  : uv_code == UV_EACCES || uv_code == UV_EPERM ? CAIRN_E_PERM
-                  : uv_code == UV_ENOMEM                      ? CAIRN_E_NOMEM
-                                                              : CAIRN_E_IO;
-    t->cbs.on_error(t, e, what, uv_code, t->ud);
-  }
+  cairn_err e = uv_code == UV_ENOENT ? CAIRN_E_NOTFOUND
+                : uv_code == UV_EACCES || uv_code == UV_EPERM ? CAIRN_E_PERM
+                : uv_code == UV_ENOMEM                      ? CAIRN_E_NOMEM
+                                                            : CAIRN_E_IO;
+  report(t, e, what, uv_code);
+}
+
+/* Length of the complete fingerprint in buf[0..n): up to and including the
+ * first '\n', or COL_FP_MAX bytes; 0 while neither is there. */
+static size_t fp_complete(const uint8_t *buf, size_t n) {
+  const uint8_t *nl = memchr(buf, '\n', n);
+  if (nl) return (size_t)(nl - buf) + 1;
+  return n >= COL_FP_MAX ? COL_FP_MAX : 0;
 }
 
 static void start_fp_read(col_tail *t, tail_step step) {
@@ -81,6 +100,25 @@ static void start_fp_read(col_tail *t, tail_step step) {
   uv_fs_read(t->loop, &t->req, t->fd, &b, 1, 0, on_fs);
 }
 
+static void deliver(col_tail *t, const uint8_t *line, size_t len, size_t full, uint64_t end) {
+  t->line_no++;
+  uint64_t off = t->line_off;
+  t->line_off = end;
+  t->cbs.on_line(t, line ? line : (const uint8_t *)"", len, full, off, t->line_no, t->ud);
+  cairn_buf_reset(&t->part);
+  t->part_full = 0;
+}
+
+/* Keep up to max_line bytes of an incomplete line; count all of them. */
+static void keep_partial(col_tail *t, const uint8_t *p, size_t n) {
+  size_t room = t->max_line > t->part.len ? t->max_line - t->part.len : 0;
+  size_t take = n < room ? n : room;
+  if (take && cairn_buf_append(&t->part, p, take) != CAIRN_OK) {
+    /* out of memory: the line is delivered shortened (and flagged by its full length) */
+  }
+  t->part_full += n;
+}
+
 /* Deliver the complete lines in buf[0..n) read at file offset base. */
 static void split_lines(col_tail *t, const uint8_t *buf, size_t n, uint64_t base) {
   size_t i = 0;
@@ -88,37 +126,138 @@ static void split_lines(col_tail *t, const uint8_t *buf, size_t n, uint64_t base
     const uint8_t *nl = memchr(buf + i, '\n', n - i);
     if (!nl) break;
     size_t seg = (size_t)(nl - (buf + i));
-    const uint8_t *line = buf + i;
-    size_t len = seg;
+    uint64_t end = base + i + seg + 1;
     if (t->line_off < base + i) {
       /* the line began in an earlier read: join it with what part kept */
-      size_t room = t->max_line > t->part.len ? t->max_line - t->part.len : 0;
-      size_t take = seg < room ? seg : room;
-      if (take && cairn_buf_append(&t->part, buf + i, take) != CAIRN_OK) {
-        take = 0; /* out of memory: the line is delivered shortened */
-      }
-      line = t->part.ptr;
-      len = t->part.len;
-    } else if (len > t->max_line) {
-      len = t->max_line;
+      keep_partial(t, buf + i, seg);
+      deliver(t, t->part.ptr, t->part.len, (size_t)t->part_full, end);
+    } else {
+      deliver(t, buf + i, seg < t->max_line ? seg : t->max_line, seg, end);
     }
-    t->line_no++;
-    uint64_t off = t->line_off;
-    t->line_off = base + i + seg + 1;
-    t->cbs.on_line(t, line ? line : (const uint8_t *)"", len, off, t->line_no, t->ud);
-    cairn_buf_reset(&t->part);
     i += seg + 1;
   }
-  if (i < n && !t->closing) {
-    size_t rest = n - i;
-    size_t room = t->max_line > t->part.len ? t->max_line - t->part.len : 0;
-    size_t take = rest < room ? rest : room;
-    if (take && cairn_buf_append(&t->part, buf + i, take) != CAIRN_OK) take = 0;
-  }
+  if (i < n && !t->closing) keep_partial(t, buf + i, n - i);
 }
 
 static void arm_poll(col_tail *t) {
   if (t->timer_open && !t->closing) uv_timer_start(&t->timer, on_poll, t->poll_ms, 0);
+}
+
+static void note_stat(col_tail *t, const uv_stat_t *st) {
+  t->info.dev = st->st_dev;
+  t->info.ino = st->st_ino;
+  t->info.size = st->st_size;
+  t->info.nlink = st->st_nlink;
+  t->info.btime = (uint64_t)st->st_birthtim.tv_sec * 1000000000ull + (uint64_t)st->st_birthtim.tv_nsec;
+}
+
+/* Nothing new: tell the owner (it may close a gone or rotated file) and wait. */
+static void idle_here(col_tail *t, bool gone) {
+  t->at_eof = true;
+  bool first = !t->eof_reported;
+  t->eof_reported = true;
+  if (t->cbs.on_eof) t->cbs.on_eof(t, first, gone, t->ud);
+  arm_poll(t);
+}
+
+/* The content was replaced: end the old generation, identify the new one. */
+static void new_generation(col_tail *t) {
+  uint64_t old = t->line_off;
+  cairn_buf_reset(&t->part);
+  t->part_full = 0;
+  t->pos = t->line_off = 0;
+  t->line_no = 0;
+  t->at_eof = t->eof_reported = false;
+  t->identified = t->started = false;
+  t->id_size = 0;
+  t->cbs.on_truncate(t, &t->info, old, t->ud);
+  if (t->closing) return;
+  t->step = STEP_STAT_ID;
+  uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
+}
+
+static const char *kind_name(uint64_t mode) {
+  if (S_ISDIR(mode)) return "not a regular file: a directory";
+  if (S_ISFIFO(mode)) return "not a regular file: a FIFO";
+  if (S_ISSOCK(mode)) return "not a regular file: a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "not a regular file: a device";
+  return "not a regular file";
+}
+
+static void on_stat(col_tail *t, tail_step step, ssize_t res, const uv_stat_t *st) {
+  if (res < 0) {
+    report_error(t, (int)res, "fstat");
+    return;
+  }
+  if (!S_ISREG(st->st_mode)) {
+    report(t, CAIRN_E_INVAL, kind_name(st->st_mode), 0);
+    return;
+  }
+  note_stat(t, st);
+  if (t->closing) return;
+  if (step == STEP_STAT_ID) {
+    if (t->id_size && st->st_size == t->id_size && st->st_nlink > 0) {
+      idle_here(t, false); /* still no complete first line */
+    } else if (st->st_size == 0) {
+      t->id_size = 0;
+      idle_here(t, st->st_nlink == 0);
+    } else {
+      t->id_size = st->st_size;
+      start_fp_read(t, STEP_FP_ID);
+    }
+  } else if (st->st_size < t->pos) {
+    new_generation(t);
+  } else if (st->st_size > t->pos) {
+    if (t->at_eof && t->info.fp_len > 0) {
+      start_fp_read(t, STEP_FP_CHECK); /* grew after a pause: same content? */
+    } else {
+      t->at_eof = false;
+      t->eof_reported = false;
+      tail_next(t);
+    }
+  } else {
+    idle_here(t, st->st_nlink == 0);
+  }
+}
+
+static void on_fp(col_tail *t, tail_step step, ssize_t res) {
+  uint8_t *buf = t->rbuf;
+  t->rbuf = NULL;
+  if (res < 0) {
+    free(buf);
+    report_error(t, (int)res, "fingerprint read");
+    return;
+  }
+  size_t n = (size_t)res;
+  if (t->closing) {
+    free(buf);
+    return;
+  }
+  if (step == STEP_FP_ID) {
+    size_t fl = fp_complete(buf, n);
+    if (fl == 0) {
+      free(buf);
+      idle_here(t, t->info.nlink == 0); /* wait for the first line to complete */
+      return;
+    }
+    memcpy(t->info.fp, buf, fl);
+    t->info.fp_len = fl;
+    free(buf);
+    t->identified = true;
+    t->at_eof = t->eof_reported = false;
+    t->cbs.on_open(t, &t->info, t->ud);
+    return;
+  }
+  /* STEP_FP_CHECK */
+  bool same = col__fp_match(t->info.fp, t->info.fp_len, buf, n);
+  free(buf);
+  if (!same) {
+    new_generation(t);
+    return;
+  }
+  t->at_eof = false;
+  t->eof_reported = false;
+  tail_next(t);
 }
 
 static void on_fs(uv_fs_t *req) {
@@ -136,64 +275,21 @@ static void on_fs(uv_fs_t *req) {
     }
     t->fd = (uv_file)res;
     if (!t->closing) {
-      t->step = STEP_STAT_OPEN;
+      t->step = STEP_STAT_ID;
       uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
     }
     break;
-  case STEP_STAT_OPEN:
+  case STEP_STAT_ID:
   case STEP_STAT: {
     uv_stat_t st = req->statbuf;
     uv_fs_req_cleanup(req);
-    if (res < 0) {
-      report_error(t, (int)res, "fstat");
-      break;
-    }
-    t->info.dev = st.st_dev;
-    t->info.ino = st.st_ino;
-    t->info.size = st.st_size;
-    t->info.nlink = st.st_nlink;
-    if (t->closing) break;
-    if (step == STEP_STAT_OPEN) {
-      start_fp_read(t, STEP_FP_OPEN);
-    } else if (st.st_size < t->pos) {
-      start_fp_read(t, STEP_FP_TRUNC);
-    } else if (st.st_size > t->pos) {
-      t->at_eof = false;
-      t->eof_reported = false;
-      tail_next(t);
-    } else {
-      t->at_eof = true;
-      bool first = !t->eof_reported, gone = st.st_nlink == 0;
-      t->eof_reported = true;
-      if (t->cbs.on_eof) t->cbs.on_eof(t, first, gone, t->ud);
-      arm_poll(t);
-    }
+    on_stat(t, step, res, &st);
     break;
   }
-  case STEP_FP_OPEN:
-  case STEP_FP_TRUNC:
+  case STEP_FP_ID:
+  case STEP_FP_CHECK:
     uv_fs_req_cleanup(req);
-    if (res < 0) {
-      free(t->rbuf);
-      t->rbuf = NULL;
-      report_error(t, (int)res, "fingerprint read");
-      break;
-    }
-    t->info.fp_len = (size_t)res;
-    memcpy(t->info.fp, t->rbuf, (size_t)res);
-    free(t->rbuf);
-    t->rbuf = NULL;
-    if (t->closing) break;
-    if (step == STEP_FP_OPEN) {
-      t->cbs.on_open(t, &t->info, t->ud);
-    } else {
-      cairn_buf_reset(&t->part);
-      t->pos = t->line_off = 0;
-      t->line_no = 0;
-      t->at_eof = t->eof_reported = false;
-      t->cbs.on_truncate(t, &t->info, t->ud);
-      tail_next(t);
-    }
+    on_fp(t, step, res);
     break;
   case STEP_READ: {
     uv_fs_req_cleanup(req);
@@ -250,11 +346,24 @@ static void tail_next(col_tail *t) {
   uv_fs_read(t->loop, &t->req, t->fd, &b, 1, (int64_t)t->pos, on_fs);
 }
 
-static void on_poll(uv_timer_t *h) {
-  col_tail *t = h->data;
-  if (t->closing || t->paused || t->step != STEP_NONE || !t->started) return;
-  t->step = STEP_STAT;
+static void stat_now(col_tail *t) {
+  if (t->closing || t->paused || t->step != STEP_NONE || t->fd < 0) return;
+  if (!t->identified) {
+    t->step = STEP_STAT_ID;
+  } else if (t->started) {
+    t->step = STEP_STAT;
+  } else {
+    return; /* identified, waiting for the owner's col__tail_start */
+  }
   uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
+}
+
+static void on_poll(uv_timer_t *h) { stat_now(h->data); }
+
+void col__tail_kick(col_tail *t) {
+  if (t->timer_open) uv_timer_stop(&t->timer);
+  stat_now(t);
+  if (t->step == STEP_NONE) arm_poll(t);
 }
 
 cairn_err col__tail_open(uv_loop_t *loop, const char *path, const col_tail_opts *o,
@@ -279,10 +388,9 @@ cairn_err col__tail_open(uv_loop_t *loop, const char *path, const col_tail_opts 
   t->timer.data = t;
   t->timer_open = true;
   t->step = STEP_OPEN;
-  int rc = uv_fs_open(loop, &t->req, path, O_RDONLY | O_CLOEXEC, 0, on_fs);
+  /* O_NONBLOCK: opening a FIFO put where a log file was must not block */
+  int rc = uv_fs_open(loop, &t->req, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, on_fs);
   if (rc < 0) {
-    /* nothing in flight: report asynchronously through the poll path is
-     * overkill; close the timer and fail synchronously */
     t->step = STEP_NONE;
     t->closing = true;
     t->cbs.on_close = NULL;
@@ -294,10 +402,11 @@ cairn_err col__tail_open(uv_loop_t *loop, const char *path, const col_tail_opts 
 }
 
 void col__tail_start(col_tail *t, uint64_t offset) {
-  if (t->started || t->closing) return;
+  if (t->started || t->closing || !t->identified) return;
   t->started = true;
   t->pos = t->line_off = offset;
   t->line_no = 0;
+  t->at_eof = t->eof_reported = false;
   tail_next(t);
 }
 
@@ -309,10 +418,10 @@ void col__tail_pause(col_tail *t) {
 void col__tail_resume(col_tail *t) {
   if (!t->paused) return;
   t->paused = false;
-  if (t->closing || !t->started) return;
+  if (t->closing) return;
   if (t->step == STEP_NONE) {
-    t->step = STEP_STAT;
-    uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
+    stat_now(t);
+    if (t->step == STEP_NONE) arm_poll(t);
   }
 }
 

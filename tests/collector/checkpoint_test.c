@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "collector/internal.h"
+#include "common/timeparse.h"
 
 static char *make_dir(void) {
   char tmpl[] = "/tmp/cairn-ckpt-XXXXXX";
@@ -167,13 +168,51 @@ static void stream_id_depends_on_identity_fingerprint_and_salt(void **state) {
   (void)state;
   const uint8_t fp1[] = "2024-01-15T10:23:45.1Z stdout F one";
   const uint8_t fp2[] = "2024-01-15T10:23:45.2Z stdout F two";
-  uint64_t a = col__stream_id(1, 2, fp1, sizeof(fp1) - 1, 0);
-  assert_int_equal(a, col__stream_id(1, 2, fp1, sizeof(fp1) - 1, 0));
+  uint64_t a = col__stream_id(1, 2, 77, fp1, sizeof(fp1) - 1, 0);
+  assert_int_equal(a, col__stream_id(1, 2, 77, fp1, sizeof(fp1) - 1, 0));
   assert_int_not_equal(a, 0);
-  assert_int_not_equal(a, col__stream_id(1, 2, fp2, sizeof(fp2) - 1, 0)); /* inode re-used */
-  assert_int_not_equal(a, col__stream_id(1, 3, fp1, sizeof(fp1) - 1, 0));
-  assert_int_not_equal(a, col__stream_id(1, 2, fp1, sizeof(fp1) - 1, a)); /* truncated */
-  assert_int_not_equal(col__stream_id(1, 2, NULL, 0, 0), col__stream_id(1, 2, fp1, 1, 0));
+  assert_int_not_equal(a, col__stream_id(1, 2, 77, fp2, sizeof(fp2) - 1, 0)); /* inode re-used */
+  assert_int_not_equal(a, col__stream_id(1, 2, 78, fp1, sizeof(fp1) - 1, 0)); /* same first line, reborn */
+  assert_int_not_equal(a, col__stream_id(1, 3, 77, fp1, sizeof(fp1) - 1, 0));
+  assert_int_not_equal(a, col__stream_id(1, 2, 77, fp1, sizeof(fp1) - 1, a)); /* truncated */
+  assert_int_not_equal(col__stream_id(1, 2, 0, NULL, 0, 0), col__stream_id(1, 2, 0, fp1, 1, 0));
+}
+
+static void fingerprint_matches_only_as_a_non_empty_prefix(void **state) {
+  (void)state;
+  const uint8_t cur[] = "line one\nline two\n";
+  assert_true(col__fp_match(cur, 9, cur, sizeof(cur) - 1));
+  assert_false(col__fp_match(cur, 0, cur, sizeof(cur) - 1)); /* no fingerprint: no identity */
+  assert_false(col__fp_match(cur, 9, cur, 5));                /* shrank below it */
+  assert_false(col__fp_match((const uint8_t *)"line 0ne\n", 9, cur, sizeof(cur) - 1));
+}
+
+static void ckpt_birth_time_round_trips_and_gc_drops_unseen_entries(void **state) {
+  (void)state;
+  char *dir = make_dir();
+  col_ckpt *ck = open_ok(dir);
+  col_ckpt_entry a = entry(5, 1, 10, "/a"), b = entry(5, 2, 20, "/b");
+  a.btime = 1234567890123456789ull;
+  assert_int_equal(col__ckpt_put(ck, &a), CAIRN_OK);
+  assert_int_equal(col__ckpt_put(ck, &b), CAIRN_OK);
+  char eb[256];
+  assert_int_equal(col__ckpt_flush_sync(ck, eb, sizeof(eb)), CAIRN_OK);
+  col__ckpt_close(ck);
+  ck = open_ok(dir);
+  assert_int_equal(col__ckpt_get(ck, 5, 1)->btime, 1234567890123456789ull);
+  assert_int_equal(col__ckpt_get(ck, 5, 2)->btime, 0);
+  /* one file seen an hour later, the other not: only the unseen one goes */
+  int64_t later = cairn_time_mono_ns() + 3600LL * 1000000000LL;
+  col__ckpt_touch(ck, 5, 1, later);
+  assert_int_equal(col__ckpt_gc(ck, later, 600LL * 1000000000LL), 1);
+  assert_non_null(col__ckpt_get(ck, 5, 1));
+  assert_null(col__ckpt_get(ck, 5, 2));
+  assert_int_equal(col__ckpt_flush_sync(ck, eb, sizeof(eb)), CAIRN_OK);
+  col__ckpt_close(ck);
+  ck = open_ok(dir);
+  assert_int_equal(col__ckpt_count(ck), 1);
+  col__ckpt_close(ck);
+  remove_dir(dir);
 }
 
 int main(void) {
@@ -183,6 +222,8 @@ int main(void) {
       cmocka_unit_test(ckpt_async_flush_commits_puts_and_deletes),
       cmocka_unit_test(ckpt_open_reports_unusable_state_dir),
       cmocka_unit_test(stream_id_depends_on_identity_fingerprint_and_salt),
+      cmocka_unit_test(fingerprint_matches_only_as_a_non_empty_prefix),
+      cmocka_unit_test(ckpt_birth_time_round_trips_and_gc_drops_unseen_entries),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

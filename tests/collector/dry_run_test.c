@@ -1,28 +1,10 @@
 /* tests/collector/dry_run_test.c: `cairn-collector parse` output
- * (col_parse_dry_run, collector/dry_run.c): every JSON row for every cri/ and
- * docker/ corpus file must equal the expected row key by key. */
+ * (col_parse_dry_run, collector/dry_run.c, dry_run_audit.c): every JSON row
+ * for every cri/, docker/, audit/ and k8s-audit/ corpus file must equal the
+ * expected row key by key, in the expected order. */
 #include <unistd.h>
 
 #include "parse_corpus.h"
-
-/* Compare two rows key by key in both directions (values with json_equal:
- * numbers, strings, nulls, booleans, nested attrs). */
-static void expect_row_equal(const char *rel, size_t row, json_t *got, json_t *want) {
-  const char *key;
-  json_t *v;
-  json_object_foreach(want, key, v) {
-    json_t *g = json_object_get(got, key);
-    if (!g) fail_msg("%s row %zu: output lacks key %s", rel, row, key);
-    if (!json_equal(g, v)) {
-      char *gs = json_dumps(g, JSON_ENCODE_ANY);
-      char *ws = json_dumps(v, JSON_ENCODE_ANY);
-      fail_msg("%s row %zu: %s = %.200s, expected %.200s", rel, row, key, gs, ws);
-    }
-  }
-  json_object_foreach(got, key, v) {
-    if (!json_object_get(want, key)) fail_msg("%s row %zu: unexpected key %s", rel, row, key);
-  }
-}
 
 /* Dry-run corpus file rel and compare with its expected JSONL. */
 static void check_dry_run(Cairn__Format fmt, const char *rel) {
@@ -61,7 +43,7 @@ static void dry_run_output_matches_expected_rows(void **state) {
   json_t *summary = load_summary();
   const char *key;
   json_t *val;
-  size_t cri = 0, docker = 0;
+  size_t cri = 0, docker = 0, audit = 0, k8s = 0;
   json_object_foreach(summary, key, val) {
     if (strncmp(key, "cri/", 4) == 0) {
       check_dry_run(CAIRN__FORMAT__FORMAT_CRI, key);
@@ -69,11 +51,19 @@ static void dry_run_output_matches_expected_rows(void **state) {
     } else if (strncmp(key, "docker/", 7) == 0) {
       check_dry_run(CAIRN__FORMAT__FORMAT_DOCKER, key);
       docker++;
+    } else if (strncmp(key, "audit/", 6) == 0) {
+      check_dry_run(CAIRN__FORMAT__FORMAT_AUDITD, key);
+      audit++;
+    } else if (strncmp(key, "k8s-audit/", 10) == 0) {
+      check_dry_run(CAIRN__FORMAT__FORMAT_K8S_AUDIT, key);
+      k8s++;
     }
   }
   json_decref(summary);
   assert_int_equal(cri, 4);
   assert_int_equal(docker, 2);
+  assert_int_equal(audit, 2);
+  assert_int_equal(k8s, 1);
 }
 
 static void dry_run_takes_metadata_from_meta_path(void **state) {

@@ -1,6 +1,7 @@
 /* tests/collector/parse_corpus.h: helpers shared by the parser tests: locate
- * the shared corpus (CAIRN_CORPUS), load expected JSONL/summary rows, and
- * check every record a parser emits against its expected row field by field.
+ * the shared corpus (CAIRN_CORPUS), load expected JSONL/summary rows, check
+ * every record a parser emits against its expected row field by field, and
+ * keep deep copies of emitted records (attrs and audit/k8s rows included).
  * Header-only (static functions) so each *_test.c stays one executable. */
 #ifndef CAIRN_TESTS_COLLECTOR_PARSE_CORPUS_H
 #define CAIRN_TESTS_COLLECTOR_PARSE_CORPUS_H
@@ -18,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "collector/internal_audit.h"
 #include "collector/internal_parse.h"
 
 /* The corpus root; aborts loudly when the environment does not say. */
@@ -353,6 +355,155 @@ static inline void feeder_init(feeder *f, Cairn__Format fmt, size_t max_record) 
 static inline void feeder_fini(feeder *f) {
   rec_list_clear(&f->out);
   col_parser_free(f->p);
+}
+
+/* ---- whole-row comparison ---- */
+
+/* Compare two rows key by key in both directions (values with json_equal:
+ * numbers, strings, nulls, booleans, nested arrays and objects). */
+static inline void expect_row_equal(const char *rel, size_t row, json_t *got, json_t *want) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(want, key, v) {
+    json_t *g = json_object_get(got, key);
+    if (!g) fail_msg("%s row %zu: output lacks key %s", rel, row, key);
+    if (!json_equal(g, v)) {
+      char *gs = json_dumps(g, JSON_ENCODE_ANY);
+      char *ws = json_dumps(v, JSON_ENCODE_ANY);
+      fail_msg("%s row %zu: %s = %.200s, expected %.200s", rel, row, key, gs, ws);
+    }
+  }
+  json_object_foreach(got, key, v) {
+    if (!json_object_get(want, key)) fail_msg("%s row %zu: unexpected key %s", rel, row, key);
+  }
+}
+
+/* ---- growable store of emitted records ---- */
+
+typedef struct stored_attr {
+  char *key;    /* owned */
+  uint8_t *val; /* owned, NUL-terminated copy */
+  size_t len;
+} stored_attr;
+
+typedef struct stored_rec {
+  col_rec r;          /* r.msg points at msg; attrs/audit cleared */
+  uint8_t *msg;       /* owned, NUL-terminated copy */
+  stored_attr *attrs; /* owned */
+  size_t n_attrs;
+  json_t *row; /* audit / k8s dry-run row rendered during the callback, or NULL */
+} stored_rec;
+
+typedef struct rec_store {
+  stored_rec *v;
+  size_t n, cap;
+} rec_store;
+
+static inline void rec_store_cb(const col_rec *r, void *ud) {
+  rec_store *s = ud;
+  if (s->n == s->cap) {
+    s->cap = s->cap ? 2 * s->cap : 64;
+    s->v = realloc(s->v, s->cap * sizeof(*s->v));
+    assert_non_null(s->v);
+  }
+  stored_rec *c = &s->v[s->n++];
+  memset(c, 0, sizeof(*c));
+  c->r = *r;
+  c->msg = malloc(r->msg_len + 1);
+  assert_non_null(c->msg);
+  memcpy(c->msg, r->msg, r->msg_len);
+  c->msg[r->msg_len] = '\0';
+  c->r.msg = c->msg;
+  c->r.attrs = NULL;
+  c->r.audit = NULL;
+  c->r.attrs_json = NULL;
+  if (r->n_attrs) {
+    assert_non_null(r->attrs);
+    c->attrs = calloc(r->n_attrs, sizeof(*c->attrs));
+    assert_non_null(c->attrs);
+  }
+  for (size_t i = 0; i < r->n_attrs; i++) {
+    c->attrs[i].key = strdup(r->attrs[i].key);
+    c->attrs[i].val = malloc(r->attrs[i].len + 1);
+    assert_non_null(c->attrs[i].val);
+    memcpy(c->attrs[i].val, r->attrs[i].val, r->attrs[i].len);
+    c->attrs[i].val[r->attrs[i].len] = '\0';
+    c->attrs[i].len = r->attrs[i].len;
+  }
+  c->n_attrs = r->n_attrs;
+  if (r->audit)
+    c->row = col__audit_row_json(r);
+  else if (r->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT &&
+           !(r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED))
+    c->row = col__k8s_row_json(r);
+}
+
+static inline void rec_store_clear(rec_store *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    stored_rec *c = &s->v[i];
+    free(c->msg);
+    for (size_t k = 0; k < c->n_attrs; k++) {
+      free(c->attrs[k].key);
+      free(c->attrs[k].val);
+    }
+    free(c->attrs);
+    json_decref(c->row);
+  }
+  free(s->v);
+  memset(s, 0, sizeof(*s));
+}
+
+/* The k-th (0-based) value of attr key, or NULL. */
+static inline const char *rec_attr(const stored_rec *c, const char *key, size_t k) {
+  for (size_t i = 0; i < c->n_attrs; i++)
+    if (strcmp(c->attrs[i].key, key) == 0 && k-- == 0) return (const char *)c->attrs[i].val;
+  return NULL;
+}
+
+static inline size_t rec_attr_count(const stored_rec *c, const char *key) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->n_attrs; i++) n += strcmp(c->attrs[i].key, key) == 0;
+  return n;
+}
+
+/* Attr key must equal the expected row's value: a string, an integer (as
+ * decimal text), or null / absent (then the attr must be absent). */
+static inline void expect_attr(const char *rel, size_t row, const stored_rec *c, const char *key,
+                               json_t *want) {
+  const char *got = rec_attr(c, key, 0);
+  char num[32];
+  const char *w = NULL;
+  if (json_is_string(want)) {
+    w = json_string_value(want);
+  } else if (json_is_integer(want)) {
+    snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(want));
+    w = num;
+  }
+  if (!w && got) fail_msg("%s row %zu: attr %s = \"%s\", expected none", rel, row, key, got);
+  if (w && (!got || strcmp(got, w) != 0))
+    fail_msg("%s row %zu: attr %s = \"%s\", expected \"%s\"", rel, row, key, got ? got : "(none)",
+             w);
+}
+
+/* Feed a whole file line by line (like a tailer: the last line without '\n'
+ * is held back) into p, storing records in out; returns lines fed. */
+static inline uint64_t feed_file(col_parser *p, const char *path, rec_store *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t got;
+  uint64_t off = 0, n = 0;
+  while ((got = getline(&line, &cap, f)) > 0) {
+    if (line[got - 1] != '\n') break;
+    assert_int_equal(
+        col_parser_line(p, (const uint8_t *)line, (size_t)got - 1, off, ++n, rec_store_cb, out),
+        CAIRN_OK);
+    off += (uint64_t)got;
+  }
+  free(line);
+  fclose(f);
+  return n;
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* tests/collector/tail_test.c: the file tailer against real files in a fresh
- * mkdtemp directory. The writer side is driven by the tailer's own EOF
+ * mkdtemp directory (identity, truncation and rewrite, non-regular files). The writer side is driven by the tailer's own EOF
  * callback (write the next piece once everything so far was read), so no test
  * sleeps; a deadline timer fails a test that stalls. */
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,7 +20,7 @@
 
 typedef struct got_line {
   char text[64];
-  size_t len;
+  size_t len, full_len;
   uint64_t off, line_no;
 } got_line;
 
@@ -34,6 +35,10 @@ typedef struct tstate {
   const char *const *pieces; /* written one per EOF */
   size_t n_pieces, next_piece;
   int opens, truncs, eofs, gone_eofs, errors, closes;
+  uint64_t trunc_old_offset;
+  cairn_err last_err;
+  char err_what[128];
+  col_tail_info first_info;
   bool truncate_before_piece; /* truncate the file before writing piece 1 */
   bool unlink_at_end;
   bool timed_out;
@@ -49,24 +54,27 @@ static void write_file(const char *path, const char *s, int flags) {
 
 static void on_open(col_tail *t, const col_tail_info *info, void *ud) {
   tstate *s = ud;
-  s->opens++;
-  col__tail_start(t, s->start_off);
+  if (s->opens++ == 0) s->first_info = *info;
+  /* a new generation after a truncation starts at 0 */
+  col__tail_start(t, s->opens == 1 ? s->start_off : 0);
 }
 
-static void on_line(col_tail *t, const uint8_t *line, size_t len, uint64_t off, uint64_t line_no,
-                    void *ud) {
+static void on_line(col_tail *t, const uint8_t *line, size_t len, size_t full_len, uint64_t off,
+                    uint64_t line_no, void *ud) {
   tstate *s = ud;
   assert_true(s->n_lines < MAX_LINES);
   got_line *g = &s->lines[s->n_lines++];
   g->len = len;
+  g->full_len = full_len;
   memcpy(g->text, line, len < sizeof(g->text) - 1 ? len : sizeof(g->text) - 1);
   g->off = off;
   g->line_no = line_no;
 }
 
-static void on_truncate(col_tail *t, const col_tail_info *info, void *ud) {
+static void on_truncate(col_tail *t, const col_tail_info *info, uint64_t old_offset, void *ud) {
   tstate *s = ud;
   s->truncs++;
+  s->trunc_old_offset = old_offset;
 }
 
 static void on_eof(col_tail *t, bool first, bool gone, void *ud) {
@@ -91,6 +99,8 @@ static void on_eof(col_tail *t, bool first, bool gone, void *ud) {
 static void on_error(col_tail *t, cairn_err err, const char *what, int uv_code, void *ud) {
   tstate *s = ud;
   s->errors++;
+  s->last_err = err;
+  snprintf(s->err_what, sizeof(s->err_what), "%s", what);
   col__tail_close(t);
 }
 
@@ -184,10 +194,90 @@ static void tail_restarts_at_zero_after_truncation(void **state) {
   tstate s = {.truncate_before_piece = true};
   run_tail(&s, pieces, 2, NULL);
   assert_int_equal(s.truncs, 1);
+  assert_int_equal(s.trunc_old_offset, 8);
+  assert_int_equal(s.opens, 2); /* the new generation is identified again */
   assert_int_equal(s.n_lines, 3);
   expect_line(&s, 0, "aaa", 0, 1);
   expect_line(&s, 1, "bbb", 4, 2);
   expect_line(&s, 2, "c", 0, 1);
+}
+
+static void tail_detects_a_rewrite_past_the_old_offset_by_fingerprint(void **state) {
+  (void)state;
+  /* truncated and rewritten longer than what was read before the tailer looked */
+  static const char *const pieces[] = {"aaaa\n", "bbbbbbbbbbbb\n"};
+  tstate s = {.truncate_before_piece = true};
+  run_tail(&s, pieces, 2, NULL);
+  assert_int_equal(s.truncs, 1);
+  assert_int_equal(s.trunc_old_offset, 5);
+  assert_int_equal(s.n_lines, 2);
+  expect_line(&s, 0, "aaaa", 0, 1);
+  expect_line(&s, 1, "bbbbbbbbbbbb", 0, 1);
+}
+
+static void tail_identifies_a_file_only_once_its_first_line_is_complete(void **state) {
+  (void)state;
+  static const char *const pieces[] = {"", "ab", "c\nd\n"};
+  tstate s = {0};
+  run_tail(&s, pieces, 3, NULL);
+  assert_int_equal(s.opens, 1);
+  assert_int_equal(s.first_info.fp_len, 4);
+  assert_memory_equal(s.first_info.fp, "abc\n", 4);
+  assert_int_equal(s.n_lines, 2);
+  expect_line(&s, 0, "abc", 0, 1);
+  expect_line(&s, 1, "d", 4, 2);
+}
+
+static void tail_fingerprint_is_capped_without_a_newline(void **state) {
+  (void)state;
+  char big[200];
+  memset(big, 'x', 150);
+  big[150] = '\n';
+  big[151] = '\0';
+  const char *const pieces[] = {big};
+  tstate s = {0};
+  run_tail(&s, pieces, 1, NULL);
+  assert_int_equal(s.opens, 1);
+  assert_int_equal(s.first_info.fp_len, COL_FP_MAX);
+  assert_int_equal(s.n_lines, 1);
+}
+
+/* Open path (not a regular file) and expect on_error with CAIRN_E_INVAL naming kind. */
+static void expect_not_regular(const char *path, const char *kind) {
+  tstate s = {0};
+  assert_int_equal(uv_loop_init(&s.loop), 0);
+  uv_timer_init(&s.loop, &s.deadline);
+  s.deadline.data = &s;
+  uv_timer_start(&s.deadline, on_deadline, 10000, 0);
+  assert_int_equal(col__tail_open(&s.loop, path, NULL, &cbs, &s, &s.t), CAIRN_OK);
+  uv_run(&s.loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&s.loop), 0);
+  assert_false(s.timed_out);
+  assert_int_equal(s.errors, 1);
+  assert_int_equal(s.last_err, CAIRN_E_INVAL);
+  assert_non_null(strstr(s.err_what, kind));
+  assert_int_equal(s.opens, 0);
+  assert_int_equal(s.closes, 1);
+}
+
+static void tail_rejects_a_fifo_without_blocking(void **state) {
+  (void)state;
+  char dir[] = "/tmp/cairn-tail-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/fifo.log", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  expect_not_regular(path, "FIFO"); /* no writer: a blocking open would hang here */
+  unlink(path);
+  rmdir(dir);
+}
+
+static void tail_rejects_a_directory(void **state) {
+  (void)state;
+  char dir[] = "/tmp/cairn-tail-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  expect_not_regular(dir, "directory");
+  rmdir(dir);
 }
 
 static void tail_caps_an_overlong_line_and_keeps_offsets(void **state) {
@@ -198,7 +288,9 @@ static void tail_caps_an_overlong_line_and_keeps_offsets(void **state) {
   run_tail(&s, pieces, 2, &o);
   assert_int_equal(s.n_lines, 2);
   expect_line(&s, 0, "01234567", 0, 1);
+  assert_int_equal(s.lines[0].full_len, 16); /* the real length, for the log message */
   expect_line(&s, 1, "x", 17, 2);
+  assert_int_equal(s.lines[1].full_len, 1);
 }
 
 static void tail_reports_a_deleted_file_after_draining_it(void **state) {
@@ -233,6 +325,11 @@ int main(void) {
       cmocka_unit_test(tail_starts_at_checkpoint_offset_with_line_numbers_from_there),
       cmocka_unit_test(tail_small_reads_split_lines_across_chunks),
       cmocka_unit_test(tail_restarts_at_zero_after_truncation),
+      cmocka_unit_test(tail_detects_a_rewrite_past_the_old_offset_by_fingerprint),
+      cmocka_unit_test(tail_identifies_a_file_only_once_its_first_line_is_complete),
+      cmocka_unit_test(tail_fingerprint_is_capped_without_a_newline),
+      cmocka_unit_test(tail_rejects_a_fifo_without_blocking),
+      cmocka_unit_test(tail_rejects_a_directory),
       cmocka_unit_test(tail_caps_an_overlong_line_and_keeps_offsets),
       cmocka_unit_test(tail_reports_a_deleted_file_after_draining_it),
       cmocka_unit_test(tail_reports_open_failure_through_on_error),

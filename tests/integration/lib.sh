@@ -92,3 +92,17 @@ stored_count() {
 
 # stored_at_least N
 stored_at_least() { [ "$(stored_count)" -ge "$1" ]; }
+
+# assert_exactly_once N: storage holds N records and the markers seq=00000000..
+# are each stored once (N distinct, no duplicates); leaves them in $T/all.jsonl.
+assert_exactly_once() {
+  local n=$1 got dups uniq
+  "$B/cairn-query" search --data "$T/data" --limit 0 --output json >"$T/all.jsonl" || true
+  got=$(wc -l <"$T/all.jsonl")
+  grep -o 'seq=[0-9]\{8\}' "$T/all.jsonl" | sort >"$T/seqs.txt" || true
+  dups=$(uniq -d "$T/seqs.txt" | wc -l)
+  uniq=$(uniq "$T/seqs.txt" | wc -l)
+  [ "$dups" -eq 0 ] || fail "$dups lines stored more than once, e.g. $(uniq -d "$T/seqs.txt" | head -3 | tr '\n' ' ')"
+  [ "$uniq" -eq "$n" ] || fail "only $uniq distinct lines stored, want $n"
+  [ "$got" -eq "$n" ] || fail "stored $got records, want $n"
+}
