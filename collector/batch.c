@@ -49,6 +49,10 @@ cairn_err col__batch_add(col_batch *b, const col_rec_src *src, const col_rec *r)
     memcpy(msg, r->msg, r->msg_len);
   }
   rec->time_ns = r->time_ns;
+  /* an unparsed line has no time of its own: stamp it with the time it was
+   * read, so time-bounded searches (--since 1h) find it */
+  if (rec->time_ns == 0 && (r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED))
+    rec->time_ns = cairn_time_now_ns();
   rec->source = r->source != CAIRN__SOURCE__SOURCE_UNKNOWN ? r->source : CAIRN__SOURCE__SOURCE_CONTAINER;
   rec->stream = r->stream;
   rec->flags = r->flags;

@@ -22,7 +22,11 @@ ts=$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)
 { printf '%s stdout F big ' "$ts"; head -c 100000000 /dev/zero | tr '\0' 'a'; printf '\n'; } >"$T/logs/big.log"
 "$B/rotating-writer" --file "$T/logs/big.log" --lines 1 --start 6000 || fail "writer failed"
 "$B/rotating-writer" --file "$T/logs/good.log" --lines 1000 || fail "writer failed"
-wait_for 120 "all records stored" stored_at_least 1012
+# a line that is not CRI between two good ones: kept as an unparsed record
+"$B/rotating-writer" --file "$T/logs/mixed.log" --lines 1 --start 7000 || fail "writer failed"
+printf 'this is not a CRI line \001 marker-unparsed-7\n' >>"$T/logs/mixed.log"
+"$B/rotating-writer" --file "$T/logs/mixed.log" --lines 1 --start 7001 || fail "writer failed"
+wait_for 120 "all records stored" stored_at_least 1015
 
 log="$T/collector.log"
 grep -q 'fifo.log matches an --input glob but is a FIFO' "$log" || fail "no message for the FIFO"
@@ -34,10 +38,15 @@ grep -q 'big.log: line 1 at offset 0 is 1000000[0-9][0-9] bytes, over --max-reco
 pass "FIFO, directory, replaced file and 100 MB line each logged once"
 
 "$B/cairn-query" search --data "$T/data" --limit 0 --output json >"$T/all.jsonl"
-[ "$(wc -l <"$T/all.jsonl")" -eq 1012 ] || fail "stored $(wc -l <"$T/all.jsonl") records, want 1012"
-for s in 00000000 00000999 00005000 00005009 00006000; do
+[ "$(wc -l <"$T/all.jsonl")" -eq 1015 ] || fail "stored $(wc -l <"$T/all.jsonl") records, want 1015"
+for s in 00000000 00000999 00005000 00005009 00006000 00007000 00007001; do
   [ "$(grep -c "seq=$s " "$T/all.jsonl")" -eq 1 ] || fail "seq=$s not stored exactly once"
 done
+bad=$("$B/cairn-query" search --data "$T/data" --grep marker-unparsed-7 --since 1h --output json) \
+  || fail "the malformed line is not found (within --since 1h)"
+grep -q '"flags":\["unparsed"\]' <<<"$bad" || fail "malformed line not flagged unparsed: $bad"
+grep -q 'this is not a CRI line \\u0001 marker' <<<"$bad" || fail "malformed line not kept byte-exact: $bad"
+pass "malformed line stored raw, flagged unparsed, stamped with the time it was read"
 big=$(grep '"message":"big aaaa' "$T/all.jsonl" | head -1)
 grep -q 'truncated' <<<"$big" || fail "the 100 MB record is not flagged truncated"
 blen=${#big}
