@@ -52,7 +52,11 @@ grep -q 'truncated' <<<"$big" || fail "the 100 MB record is not flagged truncate
 blen=${#big}
 [ "$blen" -lt 1200000 ] || fail "the 100 MB record was not cut at --max-record-size ($blen bytes of JSON)"
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID_collector/status")
-[ "$hwm" -lt 65536 ] || fail "collector peak RSS ${hwm} KiB after a 100 MB line"
+# ASan's shadow memory and quarantine inflate RSS: the bound is asserted in the
+# plain build's pass of the suite (test.sh runs both)
+if [ "${CAIRN_SANITIZED:-0}" != 1 ]; then
+  [ "$hwm" -lt 65536 ] || fail "collector peak RSS ${hwm} KiB after a 100 MB line"
+fi
 pass "100 MB line stored truncated and flagged; collector peak RSS ${hwm} KiB; good lines all stored once"
 stop collector || fail "collector did not exit 0 on SIGTERM"
 stop aggregator || fail "aggregator did not exit 0 on SIGTERM"
