@@ -133,7 +133,7 @@ static cairn_err config_copy(agg_config *dst, const agg_config *src) {
                    &dst->tls_key,       &dst->tls_ca,       &dst->kafka_brokers,
                    &dst->kafka_topic,   &dst->query_listen, &dst->metrics_listen,
                    &dst->port_file,     &dst->metrics_port_file, &dst->log_level,
-                   &dst->log_format};
+                   &dst->log_format,    &dst->signing_key};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
     if (*strs[i]) {
       *strs[i] = strdup(*strs[i]);
@@ -231,6 +231,7 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
   if (e != CAIRN_OK) goto out_free;
   if (!a->cfg.shutdown_timeout_ns) a->cfg.shutdown_timeout_ns = 10LL * 1000000000LL;
   if (!a->cfg.group_commit) a->cfg.group_commit = 64;
+  if (!a->cfg.sign_interval_ns) a->cfg.sign_interval_ns = 10LL * 1000000000LL;
   pb_limits_default(&a->limits);
   if (cfg->max_frame) a->limits.max_frame = (uint32_t)cfg->max_frame;
   if (cfg->max_batch_bytes) a->limits.max_raw = cfg->max_batch_bytes;
@@ -247,6 +248,8 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
     snprintf(errbuf, errlen, "--data %s: %s (%s)", a->cfg.data_dir, serr, cairn_err_name(e));
     goto out_free;
   }
+  e = agg__signer_open(&a->cfg, a->env, &a->signer, errbuf, errlen);
+  if (e != CAIRN_OK) goto out_free;
   pb_tls_config tc = {a->cfg.tls_cert, a->cfg.tls_key, a->cfg.tls_ca, true};
   char terr[512] = "";
   e = pb_tls_ctx_new(&tc, &a->tls, terr, sizeof(terr));
@@ -373,6 +376,7 @@ void agg_free(agg *a) {
       cairn_log_error(AGG_COMP, "agg_free: libuv loop still busy (handle leak)");
   }
   if (a->writer.mu_init) agg__writer_fini(a);
+  agg__signer_free(a->signer);
   agg__kafka_free(a->kafka);
   pb_tls_ctx_free(a->tls);
   sto_close(a->env);

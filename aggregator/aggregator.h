@@ -53,6 +53,8 @@ typedef struct agg_config {
   uint64_t max_batch_records; /* records in one batch */
   uint64_t group_commit;   /* max batches per LMDB txn */
   int64_t shutdown_timeout_ns; /* bound on draining + Kafka flush at shutdown */
+  char *signing_key;       /* PEM Ed25519 key for checkpoints; NULL = DATA/signing.key */
+  int64_t sign_interval_ns; /* checkpoint when the chain advanced, this often (default 10s) */
   bool handle_signals;     /* not an option: main sets it; SIGINT/SIGTERM stop agg_run */
 } agg_config;
 

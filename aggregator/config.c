@@ -30,7 +30,7 @@ static const cairn_opt agg_opts[] = {
     OPT("query-listen", "query.listen", CAIRN_OPT_STR, query_listen, NULL, false,
         "HOST:PORT for remote queries (not implemented yet)"),
     OPT("metrics-listen", "metrics.listen", CAIRN_OPT_STR, metrics_listen, NULL, false,
-        "HOST:PORT serving GET /metrics and /healthz"),
+        "HOST:PORT serving GET /metrics, /healthz and /readyz"),
     OPT("port-file", "port_file", CAIRN_OPT_STR, port_file, NULL, false,
         "write the bound HOST:PORT of --listen here"),
     OPT("metrics-port-file", "metrics.port_file", CAIRN_OPT_STR, metrics_port_file, NULL, false,
@@ -54,6 +54,11 @@ static const cairn_opt agg_opts[] = {
         "most batches committed in one LMDB transaction"),
     OPT("shutdown-timeout", "shutdown_timeout", CAIRN_OPT_DURATION, shutdown_timeout_ns, "10s",
         false, "bound on draining acks and flushing Kafka at shutdown"),
+    OPT("signing-key", "integrity.signing_key", CAIRN_OPT_STR, signing_key, NULL, false,
+        "PEM Ed25519 key (mode 0600) signing chain checkpoints; default DATA/signing.key, "
+        "generated on first start"),
+    OPT("sign-interval", "integrity.sign_interval", CAIRN_OPT_DURATION, sign_interval_ns, "10s",
+        false, "sign a chain checkpoint this often when the chain advanced (and at shutdown)"),
 };
 
 #define AGG_NOPTS (sizeof(agg_opts) / sizeof(agg_opts[0]))
@@ -61,7 +66,7 @@ static const cairn_opt agg_opts[] = {
 static const char agg_synopsis[] =
     "cairn-aggregator [--config FILE] --data DIR --listen HOST:PORT --tls-cert F --tls-key F "
     "--tls-ca F [--kafka-brokers HOST:PORT,...] [--kafka-topic NAME] [--query-listen HOST:PORT] "
-    "[--metrics-listen HOST:PORT]";
+    "[--metrics-listen HOST:PORT] [--signing-key FILE] [--sign-interval DURATION]";
 
 cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen) {
   char host[256];
@@ -113,6 +118,10 @@ cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen
   if (cfg->map_size && cfg->max_map_size && cfg->map_size > cfg->max_map_size) {
     snprintf(errbuf, errlen, "--map-size (%llu) is larger than --max-map-size (%llu)",
              (unsigned long long)cfg->map_size, (unsigned long long)cfg->max_map_size);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->sign_interval_ns < 0) {
+    snprintf(errbuf, errlen, "--sign-interval: must not be negative (e.g. 10s)");
     return CAIRN_E_CONFIG;
   }
   if (cfg->shutdown_timeout_ns < 0) {

@@ -17,6 +17,8 @@
 #include "aggregator/aggregator.h"
 #include "common/arena.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "proto/http.h"
 #include "proto/proto.h"
 #include "proto/tls.h"
 #include "storage/storage.h"
@@ -134,6 +136,7 @@ typedef struct agg_writer {
   bool stop_open;         /* guarded by done_mu: agg->stop_async may be signalled */
   uv_async_t done_async;  /* wakes the loop to send acks */
   int64_t last_full_log_ns; /* writer only: rate limit of the storage-full line */
+  int64_t next_sign_ns;   /* writer only: monotonic time of the next checkpoint */
 } agg_writer;
 
 /* ---- Kafka forwarder (kafka.c) ---- */
@@ -161,13 +164,13 @@ struct agg {
   sto_env *env;            /* owned */
   pb_tls_ctx *tls;         /* owned */
   agg_kafka *kafka;        /* owned; NULL when forwarding is off */
+  struct agg_signer *signer; /* owned: signs chain checkpoints (writer thread) */
   uv_loop_t loop;
   bool loop_init;
   uv_tcp_t listener;
   bool listener_open;
   char listen_addr[128];   /* bound "HOST:PORT" */
-  uv_tcp_t metrics;
-  bool metrics_open;
+  pb_http_server *http;    /* owned: /metrics, /healthz, /readyz; NULL when off */
   char metrics_addr[128];  /* bound "HOST:PORT", "" when off */
   uv_async_t stop_async;   /* agg_stop -> loop */
   bool stop_async_open;
@@ -180,7 +183,7 @@ struct agg {
   bool finishing;          /* loop only: handles are being closed */
   cairn_arena frame_arena; /* loop only: envelope decode, reset per frame */
   agg_conn *conns;         /* loop only: open connections */
-  struct agg_http_client *http_clients; /* loop only: open metrics requests */
+  cairn_log_limiter log_limit; /* loop only: repeated per-peer errors (zeroed = 10 s) */
   agg_writer writer;
   agg_metrics m;
 };
@@ -211,11 +214,31 @@ void agg__writer_stop(agg *a);
 /* Free leftover completions and the sync objects. */
 void agg__writer_fini(agg *a);
 
+/* ---- signer.c (checkpoint signing) ---- */
+
+typedef struct agg_signer agg_signer;
+
+/* Load the Ed25519 key of cfg->signing_key, or DATA/signing.key (generated
+ * with mode 0600 when missing and --signing-key is unset); write
+ * DATA/signing.pub (PEM); read the last checkpoint position from env. Before
+ * threads start. CAIRN_E_CONFIG / CAIRN_E_PERM (key file readable by
+ * group/others) with errbuf naming the file and the fix, CAIRN_E_NOMEM,
+ * storage errors. */
+CAIRN_MUST_CHECK cairn_err agg__signer_open(const agg_config *cfg, sto_env *env, agg_signer **out,
+                                            char *errbuf, size_t errlen);
+void agg__signer_free(agg_signer *s); /* NULL is fine */
+/* Writer thread: when the chain head moved past the last checkpoint, sign it
+ * and store the checkpoint in its own txn. *position = the signed position,
+ * 0 when there was nothing new. Storage errors (CAIRN_E_MAPFULL after one
+ * grow, CAIRN_E_NOSPC, ...), CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg__signer_checkpoint(agg_signer *s, sto_env *env, uint64_t *position);
+
 /* ---- metrics.c (loop thread) ---- */
 
 /* Bind the HTTP listener on cfg.metrics_listen. CAIRN_E_CONFIG with errbuf. */
 CAIRN_MUST_CHECK cairn_err agg__metrics_listen(agg *a, char *errbuf, size_t errlen);
-/* Close the listener (idle HTTP clients are closed as their requests end). */
+/* Close the HTTP server and its client connections (asynchronous: the loop
+ * releases them). Idempotent. */
 void agg__metrics_close(agg *a);
 
 /* ---- helpers (agg.c) ---- */

@@ -1,9 +1,9 @@
-/* aggregator/metrics.c: a tiny HTTP/1.0 server on the loop for GET /metrics
- * (Prometheus text format) and GET /healthz.
+/* aggregator/metrics.c: GET /metrics (Prometheus text format), /healthz and
+ * /readyz on the loop, served by the shared HTTP endpoint (proto/http.h).
  *
- * One request per connection, answered from the atomic counters the threads
- * update, then closed; requests larger than 4 KiB are refused. Nothing here
- * touches LMDB: the writer publishes the map figures as atomics.
+ * Rendering reads only the atomic counters the threads update: nothing here
+ * touches LMDB (the writer publishes the map figures as atomics), so a scrape
+ * never waits for a commit.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,36 +14,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 
-#define HTTP_REQ_MAX 4096u
-
-typedef struct agg_http_client {
-  uv_tcp_t tcp;
-  agg *a;                 /* borrowed */
-  char req[HTTP_REQ_MAX]; /* request bytes so far */
-  size_t len;
-  uv_write_t wr;
-  cairn_buf resp;         /* owned: response being written */
-  bool closing;
-  struct agg_http_client *prev, *next; /* a->http_clients */
-} agg_http_client;
-
 static const char *const reject_names[AGG_REJ_N] = {"limit", "zstd", "proto", "perm", "other"};
-
-static void client_closed(uv_handle_t *h) {
-  agg_http_client *c = h->data;
-  cairn_buf_fini(&c->resp);
-  free(c);
-}
-
-static void client_close(agg_http_client *c) {
-  if (c->closing) return;
-  c->closing = true;
-  agg *a = c->a;
-  if (c->prev) c->prev->next = c->next;
-  else a->http_clients = c->next;
-  if (c->next) c->next->prev = c->prev;
-  uv_close((uv_handle_t *)&c->tcp, client_closed);
-}
 
 static cairn_err render_metrics(agg *a, cairn_buf *b) {
   agg_metrics *m = &a->m;
@@ -94,104 +65,40 @@ static cairn_err render_metrics(agg *a, cairn_buf *b) {
       atomic_load(&m->map_size), atomic_load(&m->map_used));
 }
 
-static void on_written(uv_write_t *wr, int status) {
-  agg_http_client *c = wr->data;
-  client_close(c);
+static bool path_is(const char *path, size_t len, const char *want) {
+  return len == strlen(want) && memcmp(path, want, len) == 0;
 }
 
-/* Build and send the response for the request line in c->req. */
-static void respond(agg_http_client *c) {
-  agg *a = c->a;
-  const char *status = "200 OK";
-  cairn_buf body = {0};
-  cairn_err e = CAIRN_OK;
-  bool get = strncmp(c->req, "GET ", 4) == 0;
-  const char *path = c->req + 4;
-  size_t plen = get ? strcspn(path, " ?\r\n") : 0;
-  if (!get) {
-    status = "405 Method Not Allowed";
-    e = cairn_buf_append_str(&body, "only GET is supported\n");
-  } else if (plen == 8 && strncmp(path, "/metrics", 8) == 0) {
-    e = render_metrics(a, &body);
-  } else if (plen == 8 && strncmp(path, "/healthz", 8) == 0) {
-    if (a->shutting_down) status = "503 Service Unavailable";
-    e = cairn_buf_append_str(&body, a->shutting_down ? "shutting down\n" : "ok\n");
-  } else {
-    status = "404 Not Found";
-    e = cairn_buf_append_str(&body, "try /metrics or /healthz\n");
+/* pb_http handler (loop thread). /healthz: the process and its loop answer.
+ * /readyz: collectors can be served (listening, not shutting down). */
+static cairn_err handle(const char *path, size_t len, pb_http_response *resp, void *ud) {
+  agg *a = ud;
+  if (path_is(path, len, "/metrics")) {
+    resp->content_type = PB_HTTP_PROMETHEUS_TYPE;
+    return render_metrics(a, &resp->body);
   }
-  if (e == CAIRN_OK)
-    e = cairn_buf_printf(&c->resp,
-                         "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                         "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                         status, body.len);
-  if (e == CAIRN_OK) e = cairn_buf_append(&c->resp, body.ptr, body.len);
-  cairn_buf_fini(&body);
-  if (e != CAIRN_OK) {
-    client_close(c);
-    return;
+  if (path_is(path, len, "/healthz")) return cairn_buf_append_str(&resp->body, "ok\n");
+  if (path_is(path, len, "/readyz")) {
+    if (a->shutting_down) {
+      resp->status = 503;
+      return cairn_buf_append_str(&resp->body, "shutting down\n");
+    }
+    return cairn_buf_append_str(&resp->body, "ready\n");
   }
-  uv_buf_t ub = uv_buf_init((char *)c->resp.ptr, (unsigned)c->resp.len);
-  c->wr.data = c;
-  if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &ub, 1, on_written) < 0) client_close(c);
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  agg_http_client *c = h->data;
-  *buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - 1 - c->len));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  agg_http_client *c = s->data;
-  if (n < 0) {
-    client_close(c);
-    return;
-  }
-  c->len += (size_t)n;
-  c->req[c->len] = '\0';
-  if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n")) {
-    uv_read_stop(s);
-    respond(c);
-  } else if (c->len >= sizeof(c->req) - 1) {
-    client_close(c);
-  }
-}
-
-static void on_metrics_conn(uv_stream_t *server, int status) {
-  agg *a = server->data;
-  if (status < 0) return;
-  agg_http_client *c = calloc(1, sizeof(*c));
-  if (!c) return;
-  c->a = a;
-  if (uv_tcp_init(&a->loop, &c->tcp) < 0) {
-    free(c);
-    return;
-  }
-  c->tcp.data = c;
-  c->next = a->http_clients;
-  if (a->http_clients) a->http_clients->prev = c;
-  a->http_clients = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-    client_close(c);
+  resp->status = 404;
+  return cairn_buf_append_str(&resp->body, "try /metrics, /healthz or /readyz\n");
 }
 
 cairn_err agg__metrics_listen(agg *a, char *errbuf, size_t errlen) {
-  int r = uv_tcp_init(&a->loop, &a->metrics);
-  if (r < 0) {
-    snprintf(errbuf, errlen, "--metrics-listen %s: %s", a->cfg.metrics_listen, uv_strerror(r));
-    return CAIRN_E_CONFIG;
-  }
-  a->metrics_open = true;
-  a->metrics.data = a;
-  return agg__tcp_listen(&a->metrics, a->cfg.metrics_listen, "--metrics-listen", on_metrics_conn,
-                         a->metrics_addr, sizeof(a->metrics_addr), errbuf, errlen);
+  pb_http_options o = {.opt_name = "--metrics-listen"};
+  cairn_err e = pb_http_open(&a->loop, a->cfg.metrics_listen, &o, handle, a, &a->http, errbuf,
+                             errlen);
+  if (e != CAIRN_OK) return e == CAIRN_E_NOMEM ? e : CAIRN_E_CONFIG;
+  snprintf(a->metrics_addr, sizeof(a->metrics_addr), "%s", pb_http_addr(a->http));
+  return CAIRN_OK;
 }
 
 void agg__metrics_close(agg *a) {
-  if (a->metrics_open) {
-    uv_close((uv_handle_t *)&a->metrics, NULL);
-    a->metrics_open = false;
-  }
-  while (a->http_clients) client_close(a->http_clients);
+  pb_http_close(a->http, NULL, NULL);
+  a->http = NULL;
 }

@@ -96,7 +96,11 @@ static cairn_err send_ack(agg_conn *c, const agg_job *j) {
 static cairn_err hello_reject(agg_conn *c, cairn_err e, const char *reason) {
   agg *a = c->a;
   atomic_fetch_add(&a->m.rejects[agg__reject_kind(e)], 1);
-  cairn_log_warn(AGG_COMP, "session from %s refused: %s", c->peer, reason);
+  char key[96];
+  const char *pcol = strrchr(c->peer, ':'); /* key by host: the port changes per attempt */
+  snprintf(key, sizeof(key), "hello %.*s", pcol ? (int)(pcol - c->peer) : 64, c->peer);
+  cairn_log_limited(&a->log_limit, key, CAIRN_LOG_WARN, AGG_COMP, "session from %s refused: %s",
+                    c->peer, reason);
   cairn_err se = send_hello_ack(c, CAIRN__ACK_STATUS__ACK_REJECT, reason, pb_conn_identity(c->pc));
   if (se != CAIRN_OK) {
     cairn_log_warn(AGG_COMP, "could not send HelloAck REJECT to %s: %s", c->peer,
@@ -241,10 +245,16 @@ static void on_close(pb_conn *pc, cairn_err why, const char *reason, void *ud) {
   agg *a = c->a;
   if (c->state == AGG_CONN_HANDSHAKE) {
     const char *r = reason && *reason ? reason : cairn_err_str(why);
+    /* one line per client host per 10 s: a retrying misconfigured collector
+     * or a port scanner must not flood the log */
+    char key[96];
+    const char *pcol = strrchr(c->peer, ':'); /* key by host: the port changes per attempt */
+    snprintf(key, sizeof(key), "handshake %.*s", pcol ? (int)(pcol - c->peer) : 64, c->peer);
     if (strstr(r, c->peer)) /* proto/tls already says "TLS handshake with PEER failed: ..." */
-      cairn_log_warn(AGG_COMP, "%s", r);
+      cairn_log_limited(&a->log_limit, key, CAIRN_LOG_WARN, AGG_COMP, "%s", r);
     else
-      cairn_log_warn(AGG_COMP, "TLS handshake with %s failed: %s", c->peer, r);
+      cairn_log_limited(&a->log_limit, key, CAIRN_LOG_WARN, AGG_COMP,
+                        "TLS handshake with %s failed: %s", c->peer, r);
   } else {
     if (why == CAIRN_E_LIMIT && !c->close_reason) /* proto/tls refused an oversized frame */
       atomic_fetch_add(&a->m.rejects[AGG_REJ_LIMIT], 1);
@@ -330,6 +340,11 @@ static void handle_done(agg *a, agg_job *j) {
                  (unsigned long long)j->seq);
     } else if (j->status == CAIRN__ACK_STATUS__ACK_REJECT) {
       conn_close(c, j->err, "batch seq %llu rejected: %s", (unsigned long long)j->seq, j->reason);
+    } else if (j->status == CAIRN__ACK_STATUS__ACK_RETRY) {
+      /* the writer stores no later batch of this session (dedupe order): end
+       * it, so the collector resends everything unacked, in order */
+      conn_close(c, j->err, "batch seq %llu answered RETRY (%s); closing the session, the "
+                 "collector resends from there", (unsigned long long)j->seq, j->reason);
     }
   }
   conn_maybe_resume(c);

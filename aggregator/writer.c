@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "aggregator/internal.h"
 #include "common/log.h"
@@ -47,7 +48,12 @@ void agg__job_free(agg_job *j) {
 cairn_err agg__writer_init(agg *a) {
   agg_writer *w = &a->writer;
   if (pthread_mutex_init(&w->mu, NULL) != 0) return CAIRN_E_NOMEM;
-  if (pthread_cond_init(&w->cv, NULL) != 0) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* checkpoint deadlines ignore clock steps */
+  int crc = pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (crc != 0) {
     pthread_mutex_destroy(&w->mu);
     return CAIRN_E_NOMEM;
   }
@@ -81,6 +87,7 @@ void agg__writer_cursor_set(agg *a, uint64_t value) {
  * stay queued and agg__writer_fini frees them. */
 static void complete(agg *a, agg_queue *group) {
   agg_writer *w = &a->writer;
+  if (!group->head) return; /* woken only to sign a checkpoint */
   pthread_mutex_lock(&w->done_mu);
   agg_job *j;
   while ((j = agg__queue_pop(group)) != NULL) {
@@ -146,6 +153,11 @@ static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena 
       /* later batches of this session must not be stored after a reject */
       atomic_store(&j->conn->dead, true);
       atomic_fetch_add(&a->m.rejects[agg__reject_kind(j->err)], 1);
+    } else if (j->status == CAIRN__ACK_STATUS__ACK_RETRY) {
+      /* nor after a RETRY: the collector resends this one, and a later batch
+       * stored first would raise the dedupe mark past it (the loop closes
+       * the session after this Ack; the collector resends in order) */
+      atomic_store(&j->conn->dead, true);
     }
   }
 }
@@ -156,6 +168,8 @@ static void group_retry(agg *a, agg_queue *group, cairn_err e, const char *why) 
     if (!j->decoded) continue;
     job_fail(j, CAIRN__ACK_STATUS__ACK_RETRY, e, "%s; the batch was not stored, send it again later",
              why);
+    /* later batches of the session must not be stored ahead of this one */
+    atomic_store(&j->conn->dead, true);
     j->decoded = NULL;
     atomic_fetch_add(&a->m.retries, 1);
   }
@@ -245,6 +259,40 @@ static void account_group(agg *a, agg_queue *group) {
   }
 }
 
+/* Sign a checkpoint of the chain head when it moved (signer.c). A failure
+ * is logged and retried at the next interval: records stay stored, only the
+ * signed coverage lags (cairn-query verify reports the unsigned tail). */
+static void sign_checkpoint(agg *a, bool at_shutdown) {
+  uint64_t pos = 0;
+  cairn_err e = agg__signer_checkpoint(a->signer, a->env, &pos);
+  if (e != CAIRN_OK)
+    cairn_log_error(AGG_COMP,
+                    "signing a chain checkpoint in %s failed: %s; records stay stored but "
+                    "unsigned until the next checkpoint",
+                    a->cfg.data_dir, cairn_err_name(e));
+  else if (pos && at_shutdown)
+    cairn_log_info(AGG_COMP, "signed the chain checkpoint at position %" PRIu64 " at shutdown",
+                   pos);
+  else if (pos)
+    cairn_log_debug(AGG_COMP, "signed the chain checkpoint at position %" PRIu64, pos);
+}
+
+/* Wait on w->cv until work arrives or the next checkpoint is due (w->mu held). */
+static void writer_wait(agg *a) {
+  agg_writer *w = &a->writer;
+  while (!w->in.head && !w->cursor_pending && !w->stopping) {
+    if (!a->signer) {
+      pthread_cond_wait(&w->cv, &w->mu);
+      continue;
+    }
+    int64_t now = cairn_time_mono_ns();
+    if (now >= w->next_sign_ns) return;
+    struct timespec ts = {.tv_sec = (time_t)(w->next_sign_ns / 1000000000LL),
+                          .tv_nsec = (long)(w->next_sign_ns % 1000000000LL)};
+    pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+  }
+}
+
 static void *writer_main(void *arg) {
   agg *a = arg;
   agg_writer *w = &a->writer;
@@ -253,13 +301,14 @@ static void *writer_main(void *arg) {
   cairn_arena_init(&arena, 1u << 20);
   size_t max_group = a->cfg.group_commit ? (size_t)a->cfg.group_commit : 64;
   int64_t last_stats = 0;
+  w->next_sign_ns = cairn_time_mono_ns() + a->cfg.sign_interval_ns;
   if (!codec) cairn_log_error(AGG_COMP, "writer: out of memory creating the codec; batches are answered RETRY");
   for (;;) {
     agg_queue group = {0};
     bool have_cursor = false;
     uint64_t cursor = 0;
     pthread_mutex_lock(&w->mu);
-    while (!w->in.head && !w->cursor_pending && !w->stopping) pthread_cond_wait(&w->cv, &w->mu);
+    writer_wait(a);
     if (!w->in.head && !w->cursor_pending && w->stopping) {
       pthread_mutex_unlock(&w->mu);
       break;
@@ -286,6 +335,10 @@ static void *writer_main(void *arg) {
     complete(a, &group);
     if (stored_any && a->kafka) agg__kafka_notify(a->kafka);
     int64_t now = cairn_time_mono_ns();
+    if (a->signer && now >= w->next_sign_ns) {
+      sign_checkpoint(a, false);
+      w->next_sign_ns = now + a->cfg.sign_interval_ns;
+    }
     sto_stats st;
     if (now - last_stats >= AGG_STATS_INTERVAL_NS && sto_stats_get(a->env, &st) == CAIRN_OK) {
       atomic_store(&a->m.last_seq, st.last_seq);
@@ -294,6 +347,7 @@ static void *writer_main(void *arg) {
       last_stats = now;
     }
   }
+  if (a->signer) sign_checkpoint(a, true); /* the queue is drained: sign the final head */
   cairn_arena_fini(&arena);
   pb_codec_free(codec);
   return NULL;

@@ -79,6 +79,19 @@ void col__on_rec(const col_rec *r, void *ud) {
   c->unacked_raw += c->open->raw_bytes - before;
   c->stats.records++;
   if (r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED) c->stats.parse_unparsed++;
+  if (r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_TRUNCATED) c->stats.records_truncated++;
+  if (r->audit_lost) {
+    c->stats.audit_gaps++;
+    c->stats.audit_lost += r->audit_lost;
+    cairn_log_warn("collector", "%s line %llu: %.*s", col__file_name(f),
+                   (unsigned long long)r->first_line, (int)r->msg_len, (const char *)r->msg);
+  }
+  if (c->in_stats && f->input) {
+    col_input_stats *is = &c->in_stats[f->input - c->cfg->in];
+    is->records++;
+    if (r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED) is->parse_unparsed++;
+    if (r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_TRUNCATED) is->records_truncated++;
+  }
   f->emitted = true;
 }
 
@@ -162,6 +175,7 @@ void col__batch_acked(col_collector *c, col_batch *b) {
   c->stats.batches_acked++;
   c->stats.records_acked += b->n;
   c->last_data_ns = cairn_time_mono_ns();
+  c->last_ack_ns = c->last_data_ns;
   while (c->q_head && c->q_head->state == COL_BATCH_ACKED) {
     col_batch *h = c->q_head;
     c->q_head = h->next;
@@ -189,10 +203,14 @@ void col__batch_acked(col_collector *c, col_batch *b) {
 /* ---------------- timers, signals, shutdown ---------------- */
 
 static void on_ckpt_done(col_ckpt *ck, cairn_err err, const char *why, void *ud) {
-  if (err != CAIRN_OK) {
-    cairn_log_error("collector", "committing checkpoints in %s failed: %s (%s); will retry (check "
-                    "free space in --state)",
-                    ((col_collector *)ud)->cfg->state_dir, why, cairn_err_name(err));
+  col_collector *c = ud;
+  if (err == CAIRN_OK) {
+    c->stats.ckpt_commits++;
+  } else {
+    c->stats.ckpt_failures++;
+    cairn_log_limited(&c->log_limit, "checkpoint commit", CAIRN_LOG_ERROR, "collector",
+                      "committing checkpoints in %s failed: %s (%s); will retry (check free "
+                      "space in --state)", c->cfg->state_dir, why, cairn_err_name(err));
   }
 }
 
@@ -280,6 +298,7 @@ static void begin_close(col_collector *c) {
   col__files_close_all(c);
   if (c->ship) col__ship_close(c->ship, on_ship_closed, c);
   col__discover_stop(c);
+  col__metrics_close(c);
   close_handle(c, (uv_handle_t *)&c->scan_timer);
   close_handle(c, (uv_handle_t *)&c->kick_timer);
   close_handle(c, (uv_handle_t *)&c->batch_timer);
@@ -297,7 +316,16 @@ cairn_err col_collector_new(const col_config *cfg, col_collector **out, char *er
   col_collector *c = calloc(1, sizeof(*c));
   if (!c) return CAIRN_E_NOMEM;
   c->cfg = cfg;
+  cairn_log_limiter_init(&c->log_limit, 0);
+  /* libuv writes with write(2): an aggregator or scraper that hung up must
+   * not kill us with SIGPIPE (proto/tls.h, proto/http.h caveats) */
+  signal(SIGPIPE, SIG_IGN);
   cairn_err err = CAIRN_E_IO;
+  c->in_stats = calloc(cfg->n_in ? cfg->n_in : 1, sizeof(*c->in_stats));
+  if (!c->in_stats) {
+    free(c);
+    return CAIRN_E_NOMEM;
+  }
   int rc = uv_loop_init(&c->loop);
   if (rc != 0) {
     snprintf(errbuf, errlen, "uv_loop_init: %s", uv_strerror(rc));
@@ -324,6 +352,7 @@ out_ckpt:
 out_loop:
   uv_loop_close(&c->loop);
 out_free:
+  free(c->in_stats);
   free(c);
   return err;
 }
@@ -349,10 +378,6 @@ cairn_err col_collector_run(col_collector *c) {
   c->last_data_ns = cairn_time_mono_ns();
   cairn_log_info("collector", "starting: node %s, instance %s, %zu inputs, state %s", cfg->node,
                  col__ckpt_instance_id(c->ck), cfg->n_in, cfg->state_dir);
-  if (cfg->metrics_listen) {
-    cairn_log_warn("collector", "--metrics-listen %s: the metrics endpoint is not implemented yet; "
-                   "ignoring", cfg->metrics_listen);
-  }
   init_timer(c, &c->scan_timer);
   init_timer(c, &c->kick_timer);
   init_timer(c, &c->batch_timer);
@@ -368,7 +393,8 @@ cairn_err col_collector_run(col_collector *c) {
   uv_timer_start(&c->ckpt_timer, on_ckpt_timer, CKPT_MS, CKPT_MS);
   uv_timer_start(&c->tick_timer, on_tick, TICK_MS, TICK_MS);
 
-  cairn_err err = col__ship_new(c, &c->ship, eb, sizeof(eb));
+  cairn_err err = col__metrics_start(c, eb, sizeof(eb));
+  if (err == CAIRN_OK) err = col__ship_new(c, &c->ship, eb, sizeof(eb));
   if (err == CAIRN_OK) err = col__discover_start(c);
   if (err != CAIRN_OK) {
     cairn_log_error("collector", "cannot start: %s %s", cairn_err_str(err), eb);
@@ -418,6 +444,7 @@ void col_collector_free(col_collector *c) {
   free(c->watches);
   free(c->known);
   free(c->bad);
+  free(c->in_stats);
   pb_codec_free(c->codec);
   pb_tls_ctx_free(c->tls);
   col__ckpt_close(c->ck);

@@ -50,7 +50,8 @@ typedef struct col_config {
   cairn_str_list excludes; /* fnmatch(3) patterns on the full path; matches are never read */
   char *start_position;    /* "head" or "tail": where files found by the first scan begin */
   int64_t rotate_wait;     /* ns a rotated, moved or deleted file stays open idle at EOF */
-  char *metrics_listen;  /* HOST:PORT or NULL (not served yet) */
+  char *metrics_listen;  /* HOST:PORT for /metrics, /healthz, /readyz, or NULL */
+  char *metrics_port_file; /* write the bound metrics HOST:PORT here, or NULL */
   char *node_name;       /* NULL: env NODE_NAME, else gethostname() */
   char *server_name;     /* TLS name to verify; NULL: host of the aggregator */
   uint64_t batch_max_records;

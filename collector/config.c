@@ -10,6 +10,7 @@
 
 #include "collector/collector.h"
 #include "common/log.h"
+#include "proto/http.h"
 
 #define OPT(flag, key, type, field, def, req, help) \
   {flag, key, type, offsetof(col_config, field), def, req, false, help}
@@ -33,7 +34,9 @@ static const cairn_opt col_opts[] = {
     OPT("rotate-wait", "rotate_wait", CAIRN_OPT_DURATION, rotate_wait, "5s", false,
         "how long a rotated, moved or deleted file stays open idle at its end before it is closed"),
     OPT("metrics-listen", "metrics.listen", CAIRN_OPT_STR, metrics_listen, NULL, false,
-        "HOST:PORT for GET /metrics (not served yet)"),
+        "HOST:PORT serving GET /metrics, /healthz and /readyz"),
+    OPT("metrics-port-file", "metrics.port_file", CAIRN_OPT_STR, metrics_port_file, NULL, false,
+        "write the bound HOST:PORT of --metrics-listen here"),
     OPT("node-name", "node_name", CAIRN_OPT_STR, node_name, NULL, false,
         "node name put in every record (default: env NODE_NAME, else the hostname)"),
     OPT("batch-max-records", "batch.max_records", CAIRN_OPT_U64, batch_max_records, "5000", false,
@@ -184,6 +187,15 @@ static cairn_err validate(col_config *cfg, char *errbuf, size_t errlen) {
     cairn_err err = parse_peer(cfg->aggregators.v[i], &cfg->peers[cfg->n_peers], errbuf, errlen);
     cfg->n_peers++;
     if (err != CAIRN_OK) return err;
+  }
+  if (cfg->metrics_listen && *cfg->metrics_listen) {
+    char mh[256];
+    uint16_t mp;
+    if (pb_http_hostport_split(cfg->metrics_listen, mh, sizeof(mh), &mp) != CAIRN_OK) {
+      snprintf(errbuf, errlen, "--metrics-listen: '%s' is not HOST:PORT (e.g. 0.0.0.0:9401)",
+               cfg->metrics_listen);
+      return CAIRN_E_CONFIG;
+    }
   }
   const char *node = cfg->node_name;
   if (!node || !*node) node = getenv("NODE_NAME");

@@ -28,6 +28,9 @@ static void count_cb(const col_rec *r, void *ud) {
   count_ctx *c = ud;
   if (r->flags & CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED) {
     c->sum->unparsed++;
+  } else if (r->audit_lost) {
+    c->sum->gaps++;
+    c->sum->lost += r->audit_lost;
   } else if (r->source == CAIRN__SOURCE__SOURCE_AUDIT) {
     c->sum->events++;
     c->sum->records += r->fragments;
@@ -165,6 +168,19 @@ static json_t *rec_json(const col_rec *r, const col_meta *m) {
     set(o, "raw_sha256", hex_sha256(r->msg, r->msg_len), &ok);
     set(o, "raw", utf8 ? json_stringn((const char *)r->msg, r->msg_len) : json_null(), &ok);
     if (!utf8) set(o, "raw_b64", b64(r->msg, r->msg_len), &ok);
+  } else if (r->audit_lost) {
+    /* an audit serial gap: not a corpus row shape of its own */
+    set(o, "audit_gap", json_true(), &ok);
+    set(o, "line", json_integer((json_int_t)r->first_line), &ok);
+    for (size_t i = 0; i < r->n_attrs; i++) {
+      const col_attr *at = &r->attrs[i];
+      if (strcmp(at->key, "type") == 0) continue;
+      json_t *v = strcmp(at->key, "node") == 0
+                      ? json_stringn((const char *)at->val, at->len)
+                      : json_integer((json_int_t)strtoull((const char *)at->val, NULL, 10));
+      set(o, at->key, v, &ok);
+    }
+    set(o, "message", json_stringn((const char *)r->msg, r->msg_len), &ok);
   } else if (r->audit) {
     json_decref(o);
     o = col__audit_row_json(r);
@@ -204,7 +220,7 @@ static json_t *rec_json(const col_rec *r, const col_meta *m) {
 
 /* A row held back until the end (auditd), with its sort key. */
 typedef struct held_row {
-  uint64_t line; /* first physical line */
+  uint64_t line; /* first physical line * 2, + 1 unless a serial gap (it goes first) */
   json_t *row;   /* owned */
 } held_row;
 
@@ -246,7 +262,7 @@ static void dry_cb(const col_rec *r, void *ud) {
     c->held = nh;
     c->capheld = nc;
   }
-  c->held[c->nheld++] = (held_row){r->first_line, o};
+  c->held[c->nheld++] = (held_row){r->first_line * 2 + (r->audit_lost ? 0 : 1), o};
 }
 
 static int held_cmp(const void *a, const void *b) {
@@ -287,9 +303,11 @@ cairn_err col_parse_dry_run(Cairn__Format fmt, const char *file_path, const char
   if (sum.tail_line)
     snprintf(tail, sizeof(tail), "line %llu (%llu bytes, held back)",
              (unsigned long long)sum.tail_line, (unsigned long long)sum.tail_bytes);
-  char events[48] = "";
+  char events[128] = "";
   if (fmt == CAIRN__FORMAT__FORMAT_AUDITD)
-    snprintf(events, sizeof(events), " in %llu events", (unsigned long long)sum.events);
+    snprintf(events, sizeof(events), " in %llu events, %llu serial gaps (%llu events lost)",
+             (unsigned long long)sum.events, (unsigned long long)sum.gaps,
+             (unsigned long long)sum.lost);
   cairn_log_info("collector",
                  "parse %s: %llu lines, %llu records%s, %llu unparsed, pending partial: %s%s%s, "
                  "incomplete tail: %s",

@@ -269,7 +269,7 @@ static void file_on_line(col_tail *t, const uint8_t *line, size_t len, size_t fu
                          uint64_t off, uint64_t line_no, void *ud) {
   col_file *f = ud;
   col_collector *c = f->col;
-  c->stats.lines_read++;
+  col__count_line(f, full_len);
   c->last_data_ns = cairn_time_mono_ns();
   if (full_len > c->cfg->max_record_size) {
     c->stats.long_lines++;

@@ -19,6 +19,8 @@
 #include "common/arena.h"
 #include "common/buf.h"
 #include "proto/proto.h"
+#include "common/log.h"
+#include "proto/http.h"
 #include "proto/tls.h"
 
 #define COL_FP_MAX 64u            /* bytes of a file's fingerprint */
@@ -379,7 +381,34 @@ typedef struct col_stats {
   uint64_t lines_read, records, records_acked, batches_sent, batches_acked, bytes_sent;
   uint64_t reconnects, files_opened, files_closed, truncations, parse_unparsed, retries, pauses;
   uint64_t rotations, copies_resumed, missed_rotated, long_lines, bad_inputs;
+  uint64_t bytes_read;       /* line bytes incl. '\n' handed to the parsers */
+  uint64_t records_sent;     /* records in batches sent (re-sends count again) */
+  uint64_t rejects;          /* batches answered REJECT */
+  uint64_t records_truncated; /* records flagged TRUNCATED */
+  uint64_t ckpt_commits, ckpt_failures; /* checkpoint write txns */
+  uint64_t audit_gaps, audit_lost; /* audit serial gap records emitted, serials they report */
 } col_stats;
+
+/* Counters of one --input (index into cfg->in), loop thread only. */
+typedef struct col_input_stats {
+  uint64_t lines_read, bytes_read, records, parse_unparsed, records_truncated;
+} col_input_stats;
+
+/* metrics.c: GET /metrics, /healthz, /readyz on --metrics-listen (proto/http.h). */
+/* Open the endpoint when cfg->metrics_listen is set (writes
+ * --metrics-port-file). CAIRN_E_CONFIG / CAIRN_E_NOMEM with errbuf. */
+CAIRN_MUST_CHECK cairn_err col__metrics_start(col_collector *c, char *errbuf, size_t errlen);
+/* Close the endpoint (asynchronous; the loop releases it). Idempotent. */
+void col__metrics_close(col_collector *c);
+/* Append the Prometheus text exposition of c's counters to b. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err col__metrics_render(const col_collector *c, int64_t now_ns, cairn_buf *b);
+/* Readiness: connected (Hello acked) and no unacked data older than
+ * COL_READY_STALL_NS without an ack in that time. why gets the reason when not. */
+bool col__metrics_ready(const col_collector *c, int64_t now_ns, const char **why);
+/* Count one line read from f (full_len bytes without '\n'). */
+void col__count_line(col_file *f, size_t full_len);
+
+#define COL_READY_STALL_NS (30LL * 1000000000LL)
 
 /* The runtime state. Private; the fields other runtime files use directly
  * are grouped here instead of behind accessors to keep the files small. */
@@ -432,6 +461,10 @@ struct col_collector {
   int open_handles;       /* own uv handles still open */
   bool loop_closed;       /* uv_loop_close succeeded */
   col_stats stats;
+  col_input_stats *in_stats; /* owned, cfg->n_in entries */
+  int64_t last_ack_ns;       /* monotonic: last Ack (OK or REJECT), 0 = none yet */
+  pb_http_server *http;      /* owned: --metrics-listen endpoint, NULL when off */
+  cairn_log_limiter log_limit; /* repeated per-file / per-connection errors */
 };
 
 #endif

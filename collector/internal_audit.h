@@ -19,8 +19,15 @@
 /* Pending events older than this (in stamp time) than a newly opened event
  * are emitted as they are (auparse's eoe_timeout). */
 #define COL_AUDIT_TIMEOUT_MS 2000
-/* At most this many events pending; opening one more emits the oldest. */
+/* At most this many items pending; opening one more emits the one that ends
+ * first in the file. */
 #define COL_AUDIT_MAX_PENDING 256
+/* A hole in the serials of a node is reported once a serial this much above
+ * it arrives (or COL_AUDIT_TIMEOUT_MS of stamp time later, or at a full
+ * flush): smaller jumps back are interleaving, not loss. */
+#define COL_AUDIT_GAP_WINDOW 32
+/* Nodes whose serials are tracked at once (least recently seen is dropped). */
+#define COL_AUDIT_MAX_NODES 16
 
 /* A decoded value: vals[off..off+len) of its event. */
 typedef struct col_astr {
@@ -49,17 +56,28 @@ typedef struct col_akv {
   col_astr v;
 } col_akv;
 
+/* What a pending slot holds. Completed items wait in their slot until every
+ * item ending earlier in the file is emitted (see parse_audit.c). */
+typedef enum col_aev_kind {
+  COL_AEV_EVENT = 0, /* an audit event (records grouped by stamp) */
+  COL_AEV_UNPARSED,  /* a line that did not frame: raw holds it */
+  COL_AEV_GAP,       /* missing serials gap_first..gap_last of node */
+} col_aev_kind;
+
 /* One audit event, pending or being emitted. Read-only outside parse_audit*.c.
  */
 typedef struct col_audit_ev {
-  bool used;       /* slot holds a pending event */
+  bool used;       /* slot holds a pending item */
+  bool done;       /* complete: no record joins any more; emitted in end_off order */
+  col_aev_kind kind;
+  uint64_t gap_first, gap_last, gap_missing; /* COL_AEV_GAP */
   int64_t time_ns; /* stamp time */
   int64_t time_ms;
   uint64_t serial;
   char stamp[40];      /* "<sec>.<ms>" as written, NUL-terminated */
   col_astr node;       /* node= prefix */
   uint64_t first_off;  /* file offset of the first line */
-  uint64_t end_off;    /* offset just after the highest line */
+  uint64_t end_off;    /* offset just after the highest line (a gap: its line's start + 1) */
   uint64_t first_line; /* lowest and highest physical line */
   uint64_t last_line;
   uint64_t seq;    /* open order, for oldest-first emission */
@@ -89,14 +107,23 @@ typedef struct col_audit_ev {
   cairn_buf enr;      /* col_akv */
 } col_audit_ev;
 
+/* Highest serial seen from one node (node "" = lines without node=). */
+typedef struct col_anode {
+  char node[256]; /* NUL-terminated, cut at 255 bytes */
+  uint64_t max_serial;
+  uint64_t max_off;  /* file offset of the line that brought max_serial */
+  uint64_t last_use; /* col_audit.next_seq when last seen */
+} col_anode;
+
 /* Parser-wide auditd state (owned by col_parser). */
 typedef struct col_audit {
   col_audit_ev *ev; /* slots; owned */
   size_t nev;       /* slots allocated */
-  size_t npending;
+  size_t npending;  /* slots used (events, held lines, gaps) */
   uint64_t next_seq;
-  uint64_t max_serial; /* for gap counting; 0 = none yet */
-  uint64_t gaps;
+  col_anode nodes[COL_AUDIT_MAX_NODES];
+  size_t nnodes;
+  uint64_t gaps;    /* serials reported missing (emitted gap records) */
   col_audit_ev single; /* scratch event for records emitted at once */
   cairn_buf attrs;     /* col_attr array built at emission */
   cairn_buf scratch;   /* formatted attr values */

@@ -98,6 +98,8 @@ typedef struct col_file_summary {
   uint64_t records;        /* parsed records emitted (audit: records inside the events) */
   uint64_t events;         /* audit events emitted (0 for other formats) */
   uint64_t unparsed;       /* UNPARSED records emitted */
+  uint64_t gaps;           /* audit serial gap records emitted */
+  uint64_t lost;           /* serials they report missing */
   uint64_t tail_line;      /* line number of an incomplete last line, 0 = none */
   uint64_t tail_bytes;     /* bytes after the last '\n' */
   size_t npending;         /* streams holding partials at EOF */

@@ -10,7 +10,7 @@
 #include "common/log.h"
 
 static int parse_usage(const char *why) {
-  fprintf(stderr, "cairn-collector: parse: %s\nusage: cairn-collector parse --format cri|docker "
+  fprintf(stderr, "cairn-collector: parse: %s\nusage: cairn-collector parse --format cri|docker|auditd|k8s-audit "
                   "[--path PATH-FOR-METADATA] FILE\n", why);
   return 2;
 }
@@ -49,12 +49,12 @@ static int run_parse(int argc, char **argv) {
     fmt = CAIRN__FORMAT__FORMAT_CRI;
   } else if (strcmp(format, "docker") == 0) {
     fmt = CAIRN__FORMAT__FORMAT_DOCKER;
-  } else if (strcmp(format, "auditd") == 0 || strcmp(format, "k8s-audit") == 0) {
-    fprintf(stderr, "cairn-collector: parse --format %s: the %s input is not implemented yet (see README)\n",
-            format, format);
-    return 2;
+  } else if (strcmp(format, "auditd") == 0) {
+    fmt = CAIRN__FORMAT__FORMAT_AUDITD;
+  } else if (strcmp(format, "k8s-audit") == 0) {
+    fmt = CAIRN__FORMAT__FORMAT_K8S_AUDIT;
   } else {
-    return parse_usage("--format must be cri or docker");
+    return parse_usage("--format must be cri, docker, auditd or k8s-audit");
   }
   char eb[512] = "";
   cairn_err err = col_parse_dry_run(fmt, file, meta_path, stdout, eb, sizeof(eb));

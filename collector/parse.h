@@ -19,9 +19,10 @@
  *  - auditd events can end without any end marker (no EOE in audit.log): call
  *    col_parser_flush() when a file has been idle at EOF for the event
  *    timeout (2 s, as auparse), or the last events stay pending forever.
- *  - auditd events are emitted in completion order, which differs from the
- *    order of their first lines when events interleave; sort by first_line
- *    if file order matters (the dry run does).
+ *  - auditd events are emitted in the order of their last lines (strictly
+ *    increasing end_offset, as dedupe needs), which differs from the order
+ *    of their first lines when events interleave; sort by first_line if file
+ *    order matters (the dry run does).
  *  - docker attrs are delivered in attrs_json only (not repeated in attrs);
  *    attrs carries the audit and Kubernetes audit fields.
  */
@@ -91,6 +92,7 @@ typedef struct col_rec {
   const col_attr *attrs; /* typed fields, n_attrs of them (NULL when 0); see below */
   size_t n_attrs;
   const struct col_audit_ev *audit; /* private (dry run, tests): NULL unless an audit event */
+  uint64_t audit_lost; /* > 0: an audit serial gap record reporting this many lost events */
 } col_rec;
 
 /* What the new formats put in a col_rec:
@@ -112,6 +114,24 @@ typedef struct col_rec {
  *   keys such as AUID, UID; first occurrence wins). Hex-encoded values
  *   (exe, comm, cwd, key, proctitle, name, aN, msg cmd/cwd/acct/exe) are
  *   decoded.
+ *
+ * auditd serial gap (source AUDIT, audit_lost > 0, audit NULL): serials of
+ *   one node were skipped (events the kernel or auditd lost: backlog or rate
+ *   limit, auditd's queue; PCI DSS 10.7). A hole is reported once a serial
+ *   COL_AUDIT_GAP_WINDOW above it arrived, an event 2 s (stamp time) later
+ *   arrived, or at a full flush; serials arriving late inside it (interleaved
+ *   events) are taken out. msg "audit serials A..B missing (N events lost by
+ *   the kernel or auditd)" (prefixed "node X: " for node= lines); time_ns,
+ *   first_line = last_line = those of the line whose serial revealed the hole;
+ *   end_offset = that line's start + 1 (no other record ends there, so dedupe
+ *   keeps it in order); fragments 0. attrs: type=CAIRN_AUDIT_GAP,
+ *   serial_first, serial_last, missing, node (when set).
+ *
+ * Order: within one parser the records are emitted with strictly increasing
+ *   end_offset (the aggregator's dedupe drops a record whose end_offset is not
+ *   above the highest one it stored for the stream). An audit event that is
+ *   complete waits until every pending item ending earlier in the file is
+ *   complete too; held items count in col_parser_safe_offset().
  *
  * Kubernetes audit (source K8S_AUDIT), one record per line: msg = the line;
  *   time_ns = requestReceivedTimestamp (the same for every stage of one
@@ -157,18 +177,18 @@ uint64_t col_parser_safe_offset(const col_parser *p, uint64_t next_off);
  *   all = true: every pending event (complete=false when it had no EOE);
  *     call it when the file has been idle for the event timeout (2 s), at
  *     EOF of a rotated-away or deleted file, and at the end of a dry run.
- * Events are emitted oldest first (by first line). CAIRN_E_NOMEM only (the
- * event being emitted is then dropped). */
+ * Records are emitted in end_offset order (see "Order" above). CAIRN_E_NOMEM
+ * only (the event being emitted is then dropped). */
 CAIRN_MUST_CHECK cairn_err col_parser_flush(col_parser *p, bool all, col_rec_cb cb, void *ud);
 
 /* auditd: audit events pending (not yet emitted); 0 for other formats. */
 size_t col_parser_audit_pending(const col_parser *p);
 
-/* auditd: serial numbers missing so far (an event opened with serial s when
- * the highest serial seen was m < s - 1 adds s - m - 1; a late serial inside
- * a gap takes one back; a serial far below m, a reboot, restarts counting).
- * Each missing serial is an event the kernel or auditd lost (backlog
- * overflow, rate limit). 0 for other formats. */
+/* auditd: serial numbers reported missing so far, per node (the sum of the
+ * audit_lost of the gap records emitted; a serial far below the highest of
+ * its node, a reboot, restarts tracking). Each missing serial is an event the
+ * kernel or auditd lost (backlog overflow, rate limit, auditd's queue).
+ * 0 for other formats. */
 uint64_t col_parser_audit_serial_gaps(const col_parser *p);
 
 /* Streams that still hold partial fragments ("stdout", "stderr"), for the

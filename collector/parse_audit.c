@@ -1,16 +1,33 @@
 /* collector/parse_audit.c: the auditd front-end (RAW and ENRICHED audit.log):
  * line framing ([node=N ]type=T msg=audit(S.MS:SERIAL): ...), grouping of
- * records into events by stamp, deciding when an event is over, and emitting
- * it as one col_rec with typed attrs.
+ * records into events by stamp, deciding when an event is over, serial gap
+ * detection, and emitting each event as one col_rec with typed attrs.
  *
  * When is an event over? On its EOE. A SYSCALL event whose PROCTITLE arrived
- * is "ready": audit.log often carries no EOE, so it is emitted as soon as a
+ * is "ready": audit.log often carries no EOE, so it is over as soon as a
  * line of a different, not yet pending event arrives (lines of other pending
  * events, i.e. interleaving, do not end it, so a late EOE still joins). An
  * event without SYSCALL (CONFIG_CHANGE, ANOM_ABEND alone) ends when a new
  * event with a later stamp time arrives; userspace records (USER_* ...) are
- * events of their own and are emitted at once; anything else ends 2 s (stamp
- * time) later, at col_parser_flush(), or when 256 events are pending.
+ * events of their own; anything else ends 2 s (stamp time) later, at
+ * col_parser_flush(), or when 256 items are pending.
+ *
+ * Emission order. Events complete out of file order (an interleaved event
+ * that started later can end first), but the aggregator keeps a record only
+ * if its end_offset is above the highest it stored for the file stream. So
+ * an event that is over is marked done and stays in its slot (no record joins
+ * it any more) until every pending item that ends earlier in the file is done
+ * too: drain() emits done items in end_offset order and stops at the first
+ * one that is not done. Lines that do not frame and single-record events are
+ * emitted at once only when nothing is pending; otherwise they wait in a slot
+ * as well. end_offsets of different items never tie (each line belongs to one
+ * item; a gap item ends inside the line that revealed it), so the emitted
+ * end_offsets are strictly increasing.
+ *
+ * Serial gaps: the highest serial per node is tracked; a jump opens a gap
+ * item at the line that revealed it, late serials inside it are taken out,
+ * and it is done (reported) once a serial COL_AUDIT_GAP_WINDOW above it or an
+ * event 2 s (stamp time) later arrives, or at a full flush.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -106,19 +123,6 @@ static bool same_event(const col_audit_ev *ev, const col_aline *l) {
   size_t nl = ev->node.set ? ev->node.len : 0;
   if (nl != l->node_len) return false;
   return nl == 0 || memcmp(ev->vals.ptr + ev->node.off, l->node, nl) == 0;
-}
-
-static void count_gap(col_audit *a, uint64_t serial) {
-  if (a->max_serial == 0 || serial + 100000 < a->max_serial) {
-    a->max_serial = serial; /* first event, or a restart of the serial counter */
-    return;
-  }
-  if (serial > a->max_serial) {
-    a->gaps += serial - a->max_serial - 1;
-    a->max_serial = serial;
-  } else if (serial < a->max_serial && a->gaps) {
-    a->gaps--; /* late event filling a hole (interleaving) */
-  }
 }
 
 /* Start ev for the line's stamp (ev was reset). */
@@ -321,53 +325,159 @@ static cairn_err ev_emit(col_parser *p, const col_audit_ev *ev, const uint8_t *m
   return CAIRN_OK;
 }
 
+/* A held line that did not frame. */
+static void unparsed_emit(col_parser *p, const col_audit_ev *ev, col_rec_cb cb, void *ud) {
+  col_rec r = {
+      .stream = CAIRN__LOG_STREAM__LOG_STREAM_UNKNOWN,
+      .flags = CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED,
+      .msg = ev->raw.ptr ? ev->raw.ptr : (const uint8_t *)"",
+      .msg_len = ev->raw.len,
+      .full_len = ev->raw_full,
+      .fragments = 1,
+      .first_line = ev->first_line,
+      .last_line = ev->last_line,
+      .end_offset = ev->end_off,
+      .source = p->source,
+  };
+  col__rec_finish_emit(p, &r, cb, ud);
+}
+
+/* The record of a serial gap. */
+static cairn_err gap_emit(col_parser *p, const col_audit_ev *ev, col_rec_cb cb, void *ud) {
+  col_audit *a = p->audit;
+  char msg[512], first[24], last[24], missing[24];
+  const uint8_t *node = col__astr_ptr(ev, ev->node);
+  int nl = ev->node.set ? (int)ev->node.len : 0;
+  int n;
+  if (ev->gap_missing == ev->gap_last - ev->gap_first + 1 && ev->gap_first == ev->gap_last) {
+    n = snprintf(msg, sizeof(msg), "%s%.*s%saudit serial %llu missing (1 event lost by the kernel "
+                 "or auditd)", nl ? "node " : "", nl, (const char *)node, nl ? ": " : "",
+                 (unsigned long long)ev->gap_first);
+  } else if (ev->gap_missing == ev->gap_last - ev->gap_first + 1) {
+    n = snprintf(msg, sizeof(msg), "%s%.*s%saudit serials %llu..%llu missing (%llu events lost by "
+                 "the kernel or auditd)", nl ? "node " : "", nl, (const char *)node,
+                 nl ? ": " : "", (unsigned long long)ev->gap_first,
+                 (unsigned long long)ev->gap_last, (unsigned long long)ev->gap_missing);
+  } else {
+    n = snprintf(msg, sizeof(msg), "%s%.*s%s%llu audit serials between %llu and %llu missing "
+                 "(%llu events lost by the kernel or auditd)", nl ? "node " : "", nl,
+                 (const char *)node, nl ? ": " : "", (unsigned long long)ev->gap_missing,
+                 (unsigned long long)ev->gap_first, (unsigned long long)ev->gap_last,
+                 (unsigned long long)ev->gap_missing);
+  }
+  size_t mlen = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+  snprintf(first, sizeof(first), "%llu", (unsigned long long)ev->gap_first);
+  snprintf(last, sizeof(last), "%llu", (unsigned long long)ev->gap_last);
+  snprintf(missing, sizeof(missing), "%llu", (unsigned long long)ev->gap_missing);
+  col_attr at[5] = {
+      {"type", (const uint8_t *)"CAIRN_AUDIT_GAP", 15},
+      {"serial_first", (const uint8_t *)first, strlen(first)},
+      {"serial_last", (const uint8_t *)last, strlen(last)},
+      {"missing", (const uint8_t *)missing, strlen(missing)},
+      {"node", node, (size_t)nl},
+  };
+  col_rec r = {
+      .time_ns = ev->time_ns,
+      .stream = CAIRN__LOG_STREAM__LOG_STREAM_UNKNOWN,
+      .msg = (const uint8_t *)msg,
+      .msg_len = mlen,
+      .full_len = mlen,
+      .fragments = 0,
+      .first_line = ev->first_line,
+      .last_line = ev->last_line,
+      .end_offset = ev->end_off,
+      .source = CAIRN__SOURCE__SOURCE_AUDIT,
+      .attrs = at,
+      .n_attrs = nl ? 5 : 4,
+      .audit_lost = ev->gap_missing,
+  };
+  a->gaps += ev->gap_missing;
+  col__rec_finish_emit(p, &r, cb, ud);
+  return CAIRN_OK;
+}
+
 /* Emit pending slot i and free it (also when the emission failed). */
 static cairn_err slot_emit(col_parser *p, size_t i, col_rec_cb cb, void *ud) {
   col_audit *a = p->audit;
   col_audit_ev *ev = &a->ev[i];
-  cairn_err e = ev_emit(p, ev, ev->raw.ptr, ev->raw.len, ev->raw_full, cb, ud);
+  cairn_err e = CAIRN_OK;
+  switch (ev->kind) {
+    case COL_AEV_UNPARSED:
+      unparsed_emit(p, ev, cb, ud);
+      break;
+    case COL_AEV_GAP:
+      e = gap_emit(p, ev, cb, ud);
+      break;
+    default:
+      e = ev_emit(p, ev, ev->raw.ptr, ev->raw.len, ev->raw_full, cb, ud);
+      break;
+  }
   col__audit_ev_reset(ev); /* used = false */
   a->npending--;
   return e;
 }
 
-typedef enum { PICK_ALL, PICK_READY, PICK_NEW } pick_mode;
-
-/* Should pending ev end, given mode (and for PICK_NEW the newly arriving
- * line l, which belongs to no pending event)? */
-static bool should_end(const col_audit_ev *ev, pick_mode mode, const col_aline *l) {
-  if (mode == PICK_ALL) return true;
-  if (ev->ready || (!ev->has_syscall && (mode == PICK_READY || ev->time_ms < l->time_ms)))
-    return true;
-  return mode == PICK_NEW && l->time_ms - ev->time_ms >= COL_AUDIT_TIMEOUT_MS;
+/* The pending slot that ends first in the file (a->nev when none). */
+static size_t first_ending(const col_audit *a) {
+  size_t best = a->nev;
+  for (size_t i = 0; i < a->nev; i++) {
+    if (!a->ev[i].used) continue;
+    if (best == a->nev || a->ev[i].end_off < a->ev[best].end_off) best = i;
+  }
+  return best;
 }
 
-/* Emit every pending event selected by mode, oldest (by open order) first. */
-static cairn_err end_events(col_parser *p, pick_mode mode, const col_aline *l, col_rec_cb cb,
-                            void *ud) {
+/* Emit done items in end_off order, stopping at the first one that is not
+ * done: it may still end earlier in the file than the items after it, and a
+ * record emitted after one with a higher end_offset would be dropped by the
+ * aggregator's dedupe. */
+static cairn_err drain(col_parser *p, col_rec_cb cb, void *ud) {
   col_audit *a = p->audit;
   while (a->npending) {
-    size_t best = a->nev;
-    for (size_t i = 0; i < a->nev; i++) {
-      const col_audit_ev *ev = &a->ev[i];
-      if (!ev->used || !should_end(ev, mode, l)) continue;
-      if (best == a->nev || ev->seq < a->ev[best].seq) best = i;
-    }
-    if (best == a->nev) break;
-    cairn_err e = slot_emit(p, best, cb, ud);
+    size_t i = first_ending(a);
+    if (!a->ev[i].done) break;
+    cairn_err e = slot_emit(p, i, cb, ud);
     if (e) return e;
   }
   return CAIRN_OK;
 }
 
-/* A free slot for a new event (emitting the oldest when the cap is hit). */
+typedef enum { PICK_ALL, PICK_READY, PICK_NEW } pick_mode;
+
+/* Is pending item ev over, given mode (and for PICK_NEW the newly arriving
+ * line l, which belongs to no pending event)? */
+static bool should_end(const col_audit_ev *ev, pick_mode mode, const col_aline *l) {
+  if (mode == PICK_ALL) return true;
+  if (ev->kind == COL_AEV_GAP) {
+    if (mode != PICK_NEW) return false;
+    bool same_node = (ev->node.set ? ev->node.len : 0) == l->node_len &&
+                     (l->node_len == 0 || memcmp(col__astr_ptr(ev, ev->node), l->node, l->node_len) == 0);
+    if (same_node && l->serial > ev->gap_last + COL_AUDIT_GAP_WINDOW) return true;
+    return l->time_ms - ev->time_ms >= COL_AUDIT_TIMEOUT_MS;
+  }
+  if (ev->ready || (!ev->has_syscall && (mode == PICK_READY || ev->time_ms < l->time_ms)))
+    return true;
+  return mode == PICK_NEW && l->time_ms - ev->time_ms >= COL_AUDIT_TIMEOUT_MS;
+}
+
+/* Mark every pending item selected by mode done, then emit what may go. */
+static cairn_err end_events(col_parser *p, pick_mode mode, const col_aline *l, col_rec_cb cb,
+                            void *ud) {
+  col_audit *a = p->audit;
+  for (size_t i = 0; i < a->nev; i++) {
+    col_audit_ev *ev = &a->ev[i];
+    if (ev->used && !ev->done && should_end(ev, mode, l)) ev->done = true;
+  }
+  return drain(p, cb, ud);
+}
+
+/* A free slot for a new item (when the cap is hit, the item ending first is
+ * taken as complete and whatever may go is emitted). */
 static cairn_err slot_get(col_parser *p, col_rec_cb cb, void *ud, size_t *out) {
   col_audit *a = p->audit;
-  if (a->npending >= COL_AUDIT_MAX_PENDING) {
-    size_t old = 0;
-    for (size_t i = 1; i < a->nev; i++)
-      if (a->ev[i].used && (!a->ev[old].used || a->ev[i].seq < a->ev[old].seq)) old = i;
-    cairn_err e = slot_emit(p, old, cb, ud);
+  while (a->npending >= COL_AUDIT_MAX_PENDING) {
+    a->ev[first_ending(a)].done = true;
+    cairn_err e = drain(p, cb, ud);
     if (e) return e;
   }
   for (size_t i = 0; i < a->nev; i++)
@@ -386,11 +496,32 @@ static cairn_err slot_get(col_parser *p, col_rec_cb cb, void *ud, size_t *out) {
   return CAIRN_OK;
 }
 
+/* Take a slot for a new item; it counts as pending from here. */
+static cairn_err slot_take(col_parser *p, col_rec_cb cb, void *ud, col_audit_ev **out) {
+  size_t i;
+  cairn_err e = slot_get(p, cb, ud, &i);
+  if (e) return e;
+  col_audit_ev *ev = &p->audit->ev[i];
+  ev->used = true;
+  p->audit->npending++;
+  *out = ev;
+  return CAIRN_OK;
+}
+
 /* A record that is an event of its own: parse into the scratch event and
- * emit it straight from the line (no copy). */
+ * emit it straight from the line (no copy) when nothing is pending, else hold
+ * it (done) until the items ending before it are emitted. */
 static cairn_err emit_single(col_parser *p, const col_aline *l, col_atype c, const uint8_t *line,
                              size_t len, uint64_t off, uint64_t line_no, col_rec_cb cb, void *ud) {
   col_audit *a = p->audit;
+  if (a->npending) {
+    col_audit_ev *ev;
+    cairn_err e = slot_take(p, cb, ud, &ev);
+    if (!e) e = ev_open(a, ev, l, off);
+    if (!e) e = ev_add(p, ev, l, c, line, len, off, line_no, true);
+    ev->done = true;
+    return e;
+  }
   col_audit_ev *ev = &a->single;
   col__audit_ev_reset(ev);
   cairn_err e = ev_open(a, ev, l, off);
@@ -399,38 +530,147 @@ static cairn_err emit_single(col_parser *p, const col_aline *l, col_atype c, con
   return e;
 }
 
+/* A line that does not frame: emitted at once when nothing is pending, else
+ * held (done) in a slot. */
+static cairn_err unparsed_line(col_parser *p, const uint8_t *line, size_t len, uint64_t off,
+                               uint64_t line_no, col_rec_cb cb, void *ud) {
+  col_audit *a = p->audit;
+  if (!a->npending) {
+    col__emit_unparsed(p, line, len, line_no, off + len + 1, cb, ud);
+    return CAIRN_OK;
+  }
+  col_audit_ev *ev;
+  cairn_err e = slot_take(p, cb, ud, &ev);
+  if (e) return e;
+  ev->kind = COL_AEV_UNPARSED;
+  ev->done = true;
+  ev->first_off = off;
+  ev->end_off = off + len + 1;
+  ev->first_line = ev->last_line = line_no;
+  ev->raw_full = len;
+  return cairn_buf_append(&ev->raw, line, len < p->max_record ? len : p->max_record);
+}
+
+/* ---- serial gaps ---- */
+
+/* The tracker of the line's node (created, or the least recently seen one
+ * reused, when new). */
+static col_anode *node_of(col_audit *a, const col_aline *l, bool *fresh) {
+  size_t nl = l->node_len < sizeof(a->nodes[0].node) - 1 ? l->node_len : sizeof(a->nodes[0].node) - 1;
+  *fresh = false;
+  for (size_t i = 0; i < a->nnodes; i++) {
+    col_anode *n = &a->nodes[i];
+    if (strlen(n->node) == nl && memcmp(n->node, l->node, nl) == 0) return n;
+  }
+  size_t pick = a->nnodes;
+  if (a->nnodes == COL_AUDIT_MAX_NODES) {
+    pick = 0;
+    for (size_t i = 1; i < a->nnodes; i++)
+      if (a->nodes[i].last_use < a->nodes[pick].last_use) pick = i;
+  } else {
+    a->nnodes++;
+  }
+  col_anode *n = &a->nodes[pick];
+  memcpy(n->node, l->node ? (const char *)l->node : "", nl);
+  n->node[nl] = '\0';
+  *fresh = true;
+  return n;
+}
+
+static bool gap_of_node(const col_audit_ev *ev, const col_aline *l) {
+  size_t nl = ev->node.set ? ev->node.len : 0;
+  return nl == l->node_len && (nl == 0 || memcmp(col__astr_ptr(ev, ev->node), l->node, nl) == 0);
+}
+
+/* Track the serial of a line that opens an event: a jump above the node's
+ * highest serial opens a gap item at this line; a serial inside a gap that is
+ * not reported yet (an interleaved event) is taken out of it. */
+static cairn_err track_serial(col_parser *p, const col_aline *l, uint64_t off, uint64_t line_no,
+                              col_rec_cb cb, void *ud) {
+  col_audit *a = p->audit;
+  bool fresh;
+  col_anode *n = node_of(a, l, &fresh);
+  n->last_use = a->next_seq;
+  uint64_t s = l->serial;
+  if (fresh || s + 100000 < n->max_serial) {
+    n->max_serial = s; /* first event, or the serial counter restarted (reboot) */
+    n->max_off = off;
+    return CAIRN_OK;
+  }
+  if (s <= n->max_serial) {
+    for (size_t i = 0; i < a->nev; i++) {
+      col_audit_ev *g = &a->ev[i];
+      if (!g->used || g->done || g->kind != COL_AEV_GAP || s < g->gap_first || s > g->gap_last ||
+          !gap_of_node(g, l))
+        continue;
+      if (s == g->gap_first) {
+        g->gap_first++;
+      } else if (s == g->gap_last) {
+        g->gap_last--;
+      }
+      if (--g->gap_missing == 0) {
+        /* filled completely: nothing to report; what waited for it may go */
+        col__audit_ev_reset(g);
+        a->npending--;
+        return drain(p, cb, ud);
+      }
+      break;
+    }
+    return CAIRN_OK;
+  }
+  uint64_t prev = n->max_serial, prev_off = n->max_off;
+  n->max_serial = s;
+  n->max_off = off;
+  if (s == prev + 1) return CAIRN_OK;
+  col_audit_ev *g;
+  cairn_err e = slot_take(p, cb, ud, &g);
+  if (e) return e;
+  g->kind = COL_AEV_GAP;
+  g->gap_first = prev + 1;
+  g->gap_last = s - 1;
+  g->gap_missing = s - 1 - prev;
+  g->time_ns = l->time_ns;
+  g->time_ms = l->time_ms;
+  g->serial = s;
+  /* re-reading from the line of serial prev finds the hole again (the safe
+   * offset holds back to it while the gap is pending) */
+  g->first_off = prev_off;
+  g->end_off = off + 1; /* inside this line: after every earlier record, before this line's */
+  g->first_line = g->last_line = line_no;
+  g->seq = a->next_seq++;
+  if (l->node) {
+    g->node = (col_astr){.off = 0, .len = (uint32_t)l->node_len, .set = true};
+    e = cairn_buf_append(&g->vals, l->node, l->node_len);
+  }
+  return e;
+}
+
 cairn_err col__audit_line(col_parser *p, const uint8_t *line, size_t len, uint64_t off,
                           uint64_t line_no, col_rec_cb cb, void *ud) {
   col_audit *a = p->audit;
   col_aline l;
-  if (!frame(line, len, &l)) {
-    col__emit_unparsed(p, line, len, line_no, off + len + 1, cb, ud);
-    return CAIRN_OK;
-  }
+  if (!frame(line, len, &l)) return unparsed_line(p, line, len, off, line_no, cb, ud);
   col_atype c = col__audit_type_class(l.type, l.type_len);
   if (c != COL_AT_USER) {
     for (size_t i = 0; i < a->nev; i++) {
       col_audit_ev *ev = &a->ev[i];
-      if (!ev->used || !same_event(ev, &l)) continue;
+      if (!ev->used || ev->done || ev->kind != COL_AEV_EVENT || !same_event(ev, &l)) continue;
       cairn_err e = ev_add(p, ev, &l, c, line, len, off, line_no, true);
       if (e) return e;
-      if (c == COL_AT_EOE) return slot_emit(p, i, cb, ud);
-      return CAIRN_OK;
+      if (c == COL_AT_EOE) ev->done = true;
+      /* it ends later now: items that waited for it may go */
+      return c == COL_AT_EOE || a->npending > 1 ? drain(p, cb, ud) : CAIRN_OK;
     }
   }
   /* the line starts a new event: earlier ones that look over end now */
   cairn_err e = end_events(p, PICK_NEW, &l, cb, ud);
+  if (!e) e = track_serial(p, &l, off, line_no, cb, ud);
   if (e) return e;
-  count_gap(a, l.serial);
   if (c == COL_AT_USER || c == COL_AT_EOE)
     return emit_single(p, &l, c, line, len, off, line_no, cb, ud);
-  size_t i;
-  e = slot_get(p, cb, ud, &i);
-  if (e) return e;
-  col_audit_ev *ev = &a->ev[i];
-  ev->used = true;
-  a->npending++;
-  e = ev_open(a, ev, &l, off);
+  col_audit_ev *ev;
+  e = slot_take(p, cb, ud, &ev);
+  if (!e) e = ev_open(a, ev, &l, off);
   if (!e) e = ev_add(p, ev, &l, c, line, len, off, line_no, true);
   return e;
 }

@@ -105,6 +105,7 @@ static cairn_err send_batch(col_ship *s, col_batch *b) {
   s->inflight[(s->if_head + s->if_n) % s->if_cap] = b;
   s->if_n++;
   s->c->stats.batches_sent++;
+  s->c->stats.records_sent += b->n;
   s->c->stats.bytes_sent += b->payload.len;
   return CAIRN_OK;
 }
@@ -184,6 +185,7 @@ static cairn_err handle_ack(col_ship *s, const Cairn__Ack *a) {
   default:
     /* never acceptable as is: re-sending would loop forever, so the batch
      * counts as done and its checkpoints advance; say so loudly */
+    s->c->stats.rejects++;
     cairn_log_error("collector", "aggregator %s REJECTED batch %llu (%zu records): %s; these "
                     "records are not stored. Check the aggregator log and limits",
                     s->peer_name, (unsigned long long)b->id, b->n, a->reason);
@@ -211,7 +213,9 @@ static cairn_err on_conn_frame(pb_conn *conn, const uint8_t *body, size_t len, v
     cairn_log_info("collector", "connected to aggregator %s (it sees us as '%s')", s->peer_name,
                    ha->identity);
     s->st = SH_READY;
-    s->backoff_ms = BACKOFF_MIN_MS;
+    /* after an Ack RETRY the aggregator ends the session; the backoff keeps
+     * growing over those reconnects until a batch is acked OK */
+    if (!s->retry_hold) s->backoff_ms = BACKOFF_MIN_MS;
     col__ship_kick(s);
     return CAIRN_OK;
   }
@@ -236,10 +240,13 @@ static void on_conn_close(pb_conn *conn, cairn_err why, const char *reason, void
   s->c->stats.reconnects++;
   schedule_retry(s);
   uint64_t next = (uint64_t)uv_timer_get_due_in(&s->backoff_timer);
-  cairn_log_warn("collector", "%s aggregator %s: %s (%s); reconnecting to %s:%s in %llu ms",
-                 was_ready ? "lost connection to" : "cannot connect to", s->peer_name, reason,
-                 cairn_err_name(why), s->c->cfg->peers[s->peer].host, s->c->cfg->peers[s->peer].port,
-                 (unsigned long long)next);
+  char key[320];
+  snprintf(key, sizeof(key), "connection %s", s->peer_name);
+  cairn_log_limited(&s->c->log_limit, key, CAIRN_LOG_WARN, "collector",
+                    "%s aggregator %s: %s (%s); reconnecting to %s:%s in %llu ms",
+                    was_ready ? "lost connection to" : "cannot connect to", s->peer_name, reason,
+                    cairn_err_name(why), s->c->cfg->peers[s->peer].host,
+                    s->c->cfg->peers[s->peer].port, (unsigned long long)next);
 }
 
 static const pb_conn_cbs conn_cbs = {

@@ -490,6 +490,19 @@ void cairn_config_usage(FILE *f, const char *synopsis, const cairn_opt *tbl, siz
              "  --help\n      this text\n");
 }
 
+/* KEY=VALUE list entries (e.g. --kafka-property sasl.password=...) whose key
+ * names a secret are masked too. */
+static bool secret_key(const char *k, size_t n) {
+  static const char *const words[] = {"password", "secret", "token", "key.pem", "private"};
+  char low[128];
+  if (n >= sizeof(low)) n = sizeof(low) - 1;
+  for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)k[i]);
+  low[n] = '\0';
+  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    if (strstr(low, words[i])) return true;
+  return false;
+}
+
 void cairn_config_print(FILE *f, const cairn_opt *tbl, size_t n, const void *cfg) {
   for (size_t i = 0; i < n; i++) {
     const char *field = (const char *)cfg + tbl[i].offset;
@@ -504,8 +517,17 @@ void cairn_config_print(FILE *f, const cairn_opt *tbl, size_t n, const void *cfg
       case CAIRN_OPT_LIST: {
         const cairn_str_list *l = (const cairn_str_list *)field;
         fprintf(f, "[");
-        for (size_t j = 0; j < l->n; j++)
-          fprintf(f, "%s\"%s\"", j ? ", " : "", tbl[i].secret ? "***" : l->v[j]);
+        for (size_t j = 0; j < l->n; j++) {
+          const char *v = l->v[j];
+          const char *eq = strchr(v, '=');
+          if (tbl[i].secret) {
+            fprintf(f, "%s\"***\"", j ? ", " : "");
+          } else if (eq && secret_key(v, (size_t)(eq - v))) {
+            fprintf(f, "%s\"%.*s=***\"", j ? ", " : "", (int)(eq - v), v);
+          } else {
+            fprintf(f, "%s\"%s\"", j ? ", " : "", v);
+          }
+        }
         fprintf(f, "]\n");
         break;
       }

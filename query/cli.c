@@ -33,19 +33,45 @@ enum opt_id {
   OPT_NEWEST_FIRST,
   OPT_OUTPUT,
   OPT_STATS,
+  OPT_PUBLIC_KEY,
+  /* audit fields, in sto_field order (OPT_FIELD0 + f) */
+  OPT_KEY,
+  OPT_AUID,
+  OPT_UID,
+  OPT_SYSCALL,
+  OPT_TYPE,
+  OPT_EXE,
+  OPT_SUCCESS,
+  OPT_USER,
+  OPT_VERB,
+  OPT_RESOURCE,
+  OPT_SUBRESOURCE,
+  OPT_STATUS,
+  OPT_REGEX,
+  OPT_IGNORE_CASE,
+  OPT_STREAM,
+  OPT_FOLLOW,
+  OPT_VERBOSE,
+  OPT_BY,
+  OPT_TOP,
+  OPT_HISTOGRAM,
   OPT_COUNT_
 };
 
 #define CMD_SEARCH 1u
 #define CMD_STATS 2u
-#define CMD_ALL (CMD_SEARCH | CMD_STATS)
+#define CMD_VERIFY 4u
+#define CMD_AUDIT 8u
+#define CMD_ALL (CMD_SEARCH | CMD_STATS | CMD_VERIFY | CMD_AUDIT)
+#define CMD_Q (CMD_SEARCH | CMD_AUDIT | CMD_STATS) /* commands that select records */
+#define CMD_LIST (CMD_SEARCH | CMD_AUDIT)          /* commands that list records */
 
 typedef struct opt_def {
   const char *name; /* long name without "--" */
   const char *arg;  /* metavariable; NULL = flag without value */
   enum opt_id id;
   unsigned cmds;    /* CMD_* bits of the commands that take it */
-  bool once;        /* a filter: giving it twice is an error, not "last wins" */
+  bool once;        /* a filter: repeated values OR (QRY_MAX_VALUES), never "last wins" */
   const char *help;
 } opt_def;
 
@@ -57,21 +83,52 @@ static const opt_def opts[] = {
     {"tls-cert", "FILE", OPT_TLS_CERT, CMD_ALL, false, "client certificate for --server"},
     {"tls-key", "FILE", OPT_TLS_KEY, CMD_ALL, false, "client key for --server"},
     {"tls-ca", "FILE", OPT_TLS_CA, CMD_ALL, false, "CA bundle for --server"},
-    {"since", "T", OPT_SINCE, CMD_SEARCH, false,
+    {"since", "T", OPT_SINCE, CMD_Q, false,
      "from T on (RFC 3339, YYYY-MM-DD, now, or 15m/2h/7d ago)"},
-    {"until", "T", OPT_UNTIL, CMD_SEARCH, false, "before T (same forms as --since)"},
-    {"namespace", "NS", OPT_NAMESPACE, CMD_SEARCH, true, "only this Kubernetes namespace"},
-    {"pod", "POD", OPT_POD, CMD_SEARCH, true, "only this pod"},
-    {"container", "C", OPT_CONTAINER, CMD_SEARCH, true, "only this container"},
-    {"node", "N", OPT_NODE, CMD_SEARCH, true, "only this node"},
-    {"source", "S", OPT_SOURCE, CMD_SEARCH, true, "container, audit or k8s-audit"},
-    {"grep", "TEXT", OPT_GREP, CMD_SEARCH, true, "message contains TEXT (case-sensitive)"},
-    {"limit", "N", OPT_LIMIT, CMD_SEARCH, false, "at most N records (default 100, 0 = all)"},
-    {"newest-first", NULL, OPT_NEWEST_FIRST, CMD_SEARCH, false, "newest record first (default)"},
-    {"oldest-first", NULL, OPT_OLDEST_FIRST, CMD_SEARCH, false, "oldest record first"},
+    {"until", "T", OPT_UNTIL, CMD_Q, false, "before T (same forms as --since)"},
+    {"namespace", "NS", OPT_NAMESPACE, CMD_Q, true,
+     "Kubernetes namespace (glob like 'pay*'; audit: the object's namespace)"},
+    {"pod", "POD", OPT_POD, CMD_SEARCH | CMD_STATS, true, "pod (glob patterns work)"},
+    {"container", "C", OPT_CONTAINER, CMD_SEARCH | CMD_STATS, true, "container (glob)"},
+    {"node", "N", OPT_NODE, CMD_Q, true, "node (glob)"},
+    {"source", "S", OPT_SOURCE, CMD_Q, false, "container, audit or k8s-audit"},
+    {"stream", "S", OPT_STREAM, CMD_SEARCH | CMD_STATS, true, "stdout or stderr"},
+    {"grep", "TEXT", OPT_GREP, CMD_Q, true, "message contains TEXT"},
+    {"regex", "RE", OPT_REGEX, CMD_Q, true, "message matches the PCRE2 regular expression RE"},
+    {"ignore-case", NULL, OPT_IGNORE_CASE, CMD_Q, false, "-i: --grep/--regex ignore case"},
+    {"key", "KEY", OPT_KEY, CMD_AUDIT | CMD_STATS, true, "auditd rule key (key=)"},
+    {"auid", "ID", OPT_AUID, CMD_AUDIT | CMD_STATS, true,
+     "login uid (number, -1 = unset, or a name as logged)"},
+    {"uid", "ID", OPT_UID, CMD_AUDIT | CMD_STATS, true, "uid (number or a name as logged)"},
+    {"syscall", "S", OPT_SYSCALL, CMD_AUDIT | CMD_STATS, true,
+     "syscall number or x86_64 name (execve)"},
+    {"success", "yes|no", OPT_SUCCESS, CMD_AUDIT | CMD_STATS, true, "syscall / operation result"},
+    {"type", "TYPE", OPT_TYPE, CMD_AUDIT | CMD_STATS, true,
+     "auditd record type in the event (SYSCALL, USER_LOGIN)"},
+    {"exe", "PATH", OPT_EXE, CMD_AUDIT | CMD_STATS, true, "executable (glob)"},
+    {"user", "NAME", OPT_USER, CMD_AUDIT | CMD_STATS, true, "Kubernetes user (glob)"},
+    {"verb", "VERB", OPT_VERB, CMD_AUDIT | CMD_STATS, true, "Kubernetes verb (get, create...)"},
+    {"resource", "R", OPT_RESOURCE, CMD_AUDIT | CMD_STATS, true, "Kubernetes resource (secrets)"},
+    {"subresource", "R", OPT_SUBRESOURCE, CMD_AUDIT | CMD_STATS, true,
+     "Kubernetes subresource (exec)"},
+    {"status", "CODE", OPT_STATUS, CMD_AUDIT | CMD_STATS, true,
+     "Kubernetes response code (403, 4xx)"},
+    {"limit", "N", OPT_LIMIT, CMD_LIST, false, "at most N records (default 100, 0 = all)"},
+    {"newest-first", NULL, OPT_NEWEST_FIRST, CMD_LIST, false, "newest record first (default)"},
+    {"oldest-first", NULL, OPT_OLDEST_FIRST, CMD_LIST, false, "oldest record first"},
+    {"follow", NULL, OPT_FOLLOW, CMD_SEARCH, false,
+     "keep printing new matches as they are stored (Ctrl-C stops)"},
+    {"verbose", NULL, OPT_VERBOSE, CMD_AUDIT, false, "-v: every field and the raw event"},
+    {"by", "FIELD", OPT_BY, CMD_STATS, false,
+     "count records per value of FIELD (namespace, pod, node, source, key, user, verb...)"},
+    {"top", "N", OPT_TOP, CMD_STATS, false, "--by: the N largest groups (default 20, 0 = all)"},
+    {"histogram", "D", OPT_HISTOGRAM, CMD_STATS, false,
+     "count records per time bucket of length D (1h, 15m, 1d)"},
     {"output", "FORMAT", OPT_OUTPUT, CMD_ALL, false, "text (default), json or csv"},
-    {"stats", NULL, OPT_STATS, CMD_SEARCH, false,
+    {"stats", NULL, OPT_STATS, CMD_LIST, false,
      "print index used, entries examined and matched to stderr"},
+    {"public-key", "FILE", OPT_PUBLIC_KEY, CMD_VERIFY, false,
+     "PEM Ed25519 key to check checkpoint signatures (default DATA/signing.pub)"},
     {"help", NULL, OPT_HELP, CMD_ALL, false, "show this help"},
 };
 
@@ -86,9 +143,9 @@ typedef struct cmd_def {
 
 static const cmd_def cmds[] = {
     {"search", CMD_SEARCH, qry__search_cmd, "find records by time, pod, namespace, text"},
-    {"stats", CMD_STATS, qry__stats_cmd, "record count, last sequence, map size and use"},
-    {"audit", 0, NULL, "audit views (auid, syscall, k8s user/verb)"},
-    {"verify", 0, NULL, "check the hash chain and signed checkpoints"},
+    {"stats", CMD_STATS, qry__stats_cmd, "counts by field and time histograms; store counters"},
+    {"audit", CMD_AUDIT, qry__audit_cmd, "auditd and Kubernetes audit events, one line each"},
+    {"verify", CMD_VERIFY, qry__verify_cmd, "check the hash chain and signed checkpoints"},
     {"export", 0, NULL, "export evidence with its proof"},
     {"verify-export", 0, NULL, "verify an exported evidence file offline"},
 };
@@ -106,9 +163,32 @@ static void print_overview(FILE *f) {
     fprintf(f, "  %-14s %s%s\n", cmds[i].name, cmds[i].summary,
             cmds[i].run ? "" : " (not implemented yet)");
   fprintf(f,
-          "\nexit status: 0 matches, 1 nothing matched, 2 usage, configuration or data error\n"
+          "\nexit status: 0 matches, 1 nothing matched, 2 usage, configuration or data error,\n"
+          "             3 verification failed (verify)\n"
           "example: cairn-query search --data /var/lib/cairn --namespace prod --since 2h\n");
 }
+
+/* Examples shown by COMMAND --help. */
+static const struct {
+  const char *cmd;
+  const char *text;
+} examples[] = {
+    {"search",
+     "  cairn-query search --namespace payments --since 2h --grep 'status\":500'\n"
+     "  cairn-query search --namespace 'payment-*' --pod api-0 --pod api-1 -i --grep timeout\n"
+     "  cairn-query search --regex 'user=(alice|bob)' --stream stderr --output json\n"
+     "  cairn-query search --namespace kube-system --follow\n"},
+    {"audit",
+     "  cairn-query audit --key exec --since 1d\n"
+     "  cairn-query audit --auid 1000 --syscall execve --success no -v\n"
+     "  cairn-query audit --verb delete --resource secrets --namespace payments\n"
+     "  cairn-query audit --subresource exec --status 2xx --output csv\n"},
+    {"stats",
+     "  cairn-query stats                                 (store counters)\n"
+     "  cairn-query stats --by namespace --since 1d --top 10\n"
+     "  cairn-query stats --by key --source audit --output json\n"
+     "  cairn-query stats --histogram 1h --namespace payments --since 1d\n"},
+};
 
 static void print_cmd_help(FILE *f, const cmd_def *c) {
   fprintf(f, "usage: cairn-query %s --data DIR [options]\n%s\n\noptions:\n", c->name, c->summary);
@@ -119,6 +199,10 @@ static void print_cmd_help(FILE *f, const cmd_def *c) {
              opts[i].arg ? opts[i].arg : "");
     fprintf(f, "  %-22s %s\n", left, opts[i].help);
   }
+  if (c->bit & CMD_Q)
+    fprintf(f, "\nFilters AND together; a filter given twice matches either value (OR).\n");
+  for (size_t i = 0; i < COUNT_OF(examples); i++)
+    if (strcmp(examples[i].cmd, c->name) == 0) fprintf(f, "\nexamples:\n%s", examples[i].text);
 }
 
 static const cmd_def *cmd_find(const char *name) {
@@ -146,8 +230,9 @@ static const opt_def *opt_find(const char *arg, const char **inline_val) {
 /* Raw option values, converted after the whole line is read so errors come in
  * a stable order and "now" is read once. */
 typedef struct raw_args {
-  const char *val[OPT_COUNT_]; /* borrowed from argv */
+  const char *val[OPT_COUNT_]; /* borrowed from argv; the last one given */
   bool seen[OPT_COUNT_];
+  qry_values multi[OPT_COUNT_]; /* filters: every value given */
 } raw_args;
 
 static int parse_time(const qry_env *env, const char *flag, const char *s, int64_t now,
@@ -157,18 +242,69 @@ static int parse_time(const qry_env *env, const char *flag, const char *s, int64
   return QRY_EXIT_USAGE;
 }
 
-static int parse_limit(const qry_env *env, const char *s, size_t *out) {
+static int parse_count(const qry_env *env, const char *flag, const char *s, size_t *out) {
   bool digits = *s != '\0';
   for (const char *p = s; *p; p++)
     if (*p < '0' || *p > '9') digits = false;
   errno = 0;
   unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
   if (!digits || errno == ERANGE || v > SIZE_MAX) {
-    fprintf(env->err, "cairn-query: --limit: '%s' is not a count (use 0 for all, default %u)\n",
-            s, QRY_DEFAULT_LIMIT);
+    fprintf(env->err, "cairn-query: --%s: '%s' is not a count (use 0 for all, default %u)\n",
+            flag, s, strcmp(flag, "limit") == 0 ? QRY_DEFAULT_LIMIT : QRY_DEFAULT_TOP);
     return QRY_EXIT_USAGE;
   }
   *out = (size_t)v;
+  return QRY_EXIT_OK;
+}
+
+static int parse_limit(const qry_env *env, const char *s, size_t *out) {
+  return parse_count(env, "limit", s, out);
+}
+
+/* The filters, follow/verbose and the stats options of r into o. */
+static int convert_query_args(const cmd_def *c, const raw_args *r, const qry_env *env,
+                              qry_opts *o) {
+  qry_filter_args fa;
+  memset(&fa, 0, sizeof(fa));
+  bool audit = c->bit == CMD_AUDIT;
+  if (audit)
+    fa.k8s_namespace = r->multi[OPT_NAMESPACE];
+  else
+    fa.field[STO_FIELD_NAMESPACE] = r->multi[OPT_NAMESPACE];
+  fa.field[STO_FIELD_POD] = r->multi[OPT_POD];
+  fa.field[STO_FIELD_CONTAINER] = r->multi[OPT_CONTAINER];
+  fa.field[STO_FIELD_NODE] = r->multi[OPT_NODE];
+  for (int f = STO_FIELD_AUDIT_KEY; f < STO_FIELD_COUNT_; f++)
+    fa.field[f] = r->multi[OPT_KEY + (f - STO_FIELD_AUDIT_KEY)];
+  fa.grep = r->multi[OPT_GREP];
+  fa.regex = r->multi[OPT_REGEX];
+  fa.stream = r->multi[OPT_STREAM];
+  fa.icase = r->seen[OPT_IGNORE_CASE];
+  int rc = qry__filters_build(c->name, &fa, env, o);
+  if (rc != QRY_EXIT_OK) return rc;
+  o->follow = r->seen[OPT_FOLLOW];
+  o->verbose = r->seen[OPT_VERBOSE];
+  o->group = -1;
+  o->top = QRY_DEFAULT_TOP;
+  if (r->val[OPT_BY] && !qry__group_parse(r->val[OPT_BY], &o->group)) {
+    fprintf(env->err,
+            "cairn-query stats: --by: unknown field '%s' (namespace, pod, container, node, "
+            "source, stream, key, auid, uid, syscall, type, exe, success, user, verb, resource, "
+            "subresource, code, decision)\n",
+            r->val[OPT_BY]);
+    return QRY_EXIT_USAGE;
+  }
+  if (r->val[OPT_TOP] && (rc = parse_count(env, "top", r->val[OPT_TOP], &o->top)) != QRY_EXIT_OK)
+    return rc;
+  if (r->val[OPT_HISTOGRAM]) {
+    if (cairn_duration_parse(r->val[OPT_HISTOGRAM], &o->bucket_ns) != CAIRN_OK ||
+        o->bucket_ns <= 0) {
+      fprintf(env->err,
+              "cairn-query stats: --histogram: '%s' is not a bucket length (use e.g. 1h, 15m, 1d)\n",
+              r->val[OPT_HISTOGRAM]);
+      return QRY_EXIT_USAGE;
+    }
+  }
   return QRY_EXIT_OK;
 }
 
@@ -231,12 +367,10 @@ static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env,
     }
     o->q.source = (int)src;
   }
-  o->q.kube_namespace = r->val[OPT_NAMESPACE];
-  o->q.pod = r->val[OPT_POD];
-  o->q.container = r->val[OPT_CONTAINER];
-  o->q.node = r->val[OPT_NODE];
-  o->q.grep = r->val[OPT_GREP];
+  rc = convert_query_args(c, r, env, o);
+  if (rc != QRY_EXIT_OK) return rc;
   o->print_stats = r->seen[OPT_STATS];
+  o->public_key = r->val[OPT_PUBLIC_KEY];
   return QRY_EXIT_OK;
 }
 
@@ -255,6 +389,8 @@ static int parse_args(int argc, char *const *argv, const cmd_def *c, const qry_e
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0) a = "--help";
+    if (strcmp(a, "-v") == 0) a = "--verbose";
+    if (strcmp(a, "-i") == 0) a = "--ignore-case";
     const char *val = NULL;
     const opt_def *d = opt_find(a, &val);
     if (!d) {
@@ -294,11 +430,14 @@ static int parse_args(int argc, char *const *argv, const cmd_def *c, const qry_e
               c->name, d->name);
       return QRY_EXIT_USAGE;
     }
-    if (d->once && r.seen[d->id]) {
-      fprintf(env->err,
-              "cairn-query %s: --%s given twice; each filter takes one value in this version\n",
-              c->name, d->name);
-      return QRY_EXIT_USAGE;
+    if (d->once) {
+      qry_values *mv = &r.multi[d->id];
+      if (mv->n == QRY_MAX_VALUES) {
+        fprintf(env->err, "cairn-query %s: --%s given more than %u times\n", c->name, d->name,
+                QRY_MAX_VALUES);
+        return QRY_EXIT_USAGE;
+      }
+      mv->v[mv->n++] = val;
     }
     r.seen[d->id] = true;
     r.val[d->id] = val;
@@ -351,10 +490,16 @@ int qry_run(int argc, char *const *argv, const qry_env *env) {
     fprintf(env->err, "cairn-query %s: not implemented yet (see README)\n", c->name);
     return QRY_EXIT_USAGE;
   }
-  qry_opts o;
-  int rc = parse_args(argc, argv, c, env, &o);
-  if (rc >= 0) return rc;
-  return c->run(&o, env);
+  qry_opts *o = malloc(sizeof(*o)); /* large (filter terms): not on the stack */
+  if (!o) {
+    fprintf(env->err, "cairn-query %s: out of memory\n", c->name);
+    return QRY_EXIT_USAGE;
+  }
+  int rc = parse_args(argc, argv, c, env, o);
+  if (rc < 0) rc = c->run(o, env);
+  qry__filter_free(o->filter);
+  free(o);
+  return rc;
 }
 
 int qry_main(int argc, char *const *argv, FILE *out, FILE *err) {
@@ -367,6 +512,7 @@ int qry_main(int argc, char *const *argv, FILE *out, FILE *err) {
       .data_dir = data && *data ? data : NULL,
       .now_ns = 0,
       .out_is_tty = isatty(fileno(out)) == 1,
+      .err_is_tty = isatty(fileno(err)) == 1,
   };
   env.color = env.out_is_tty && !(no_color && *no_color) && !(term && strcmp(term, "dumb") == 0);
   return qry_run(argc, argv, &env);

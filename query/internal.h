@@ -19,6 +19,9 @@
 #include "storage/storage.h"
 
 #define QRY_DEFAULT_LIMIT 100u
+#define QRY_MAX_VALUES 32u   /* values of one repeated filter flag (OR) */
+#define QRY_FOLLOW_POLL_MS 250u
+#define QRY_DEFAULT_TOP 20u  /* stats --by: rows shown */
 
 typedef enum qry_format {
   QRY_FMT_TEXT = 0,
@@ -33,7 +36,62 @@ typedef struct qry_opts {
   sto_query q;          /* filters, time range, limit, order */
   qry_format format;    /* --output */
   bool print_stats;     /* --stats: index used / examined / matched to err */
+  const char *public_key; /* verify --public-key, NULL = DATA/signing.pub */
+  /* search / audit / stats additions (filters.c builds them) */
+  bool follow;          /* search --follow */
+  bool verbose;         /* audit -v: every attr and the raw message */
+  int audit_source;     /* audit: 0 both, else the one Cairn__Source the filters imply */
+  int group;            /* stats --by: qry_group, -1 = none */
+  size_t top;           /* stats --top, 0 = all */
+  int64_t bucket_ns;    /* stats --histogram, 0 = none */
+  struct qry_filter *filter; /* owned (qry__filter_free): text, regex, names; NULL = none */
+  sto_term terms[STO_FIELD_COUNT_][QRY_MAX_VALUES]; /* q.terms point here */
+  char strs[4096];      /* normalised filter values the terms point into */
+  size_t strs_used;
 } qry_opts;
+
+/* stats --by fields: the sto_field values, then these. */
+enum {
+  QRY_GROUP_SOURCE = STO_FIELD_COUNT_,
+  QRY_GROUP_STREAM,
+  QRY_GROUP_DECISION, /* k8s authorization decision attr */
+  QRY_GROUP_COUNT_
+};
+
+/* The raw values of the filter flags of one command line (borrowed from argv). */
+typedef struct qry_values {
+  const char *v[QRY_MAX_VALUES];
+  size_t n;
+} qry_values;
+
+typedef struct qry_filter_args {
+  qry_values field[STO_FIELD_COUNT_]; /* --namespace ... --status, by sto_field */
+  qry_values grep, regex, stream, k8s_namespace;
+  bool icase;          /* -i */
+} qry_filter_args;
+
+/* ---- filters (filters.c) ---- */
+
+/* Turn a's values into o->q.terms / o->q.stream / o->filter for command cmd
+ * ("search", "audit", "stats"). Globs (* ? [) become prefix or glob terms;
+ * --auid/--uid take numbers or a user name as logged (ENRICHED AUID=/UID=);
+ * --syscall a number or an x86_64 name; --success yes/no; --status a code or
+ * a pattern like 4xx. QRY_EXIT_OK, or QRY_EXIT_USAGE after one line on
+ * env->err (bad value, bad regex). */
+int qry__filters_build(const char *cmd, const qry_filter_args *a, const qry_env *env,
+                       qry_opts *o);
+
+/* Free what qry__filters_build allocated (compiled regexes). NULL is fine. */
+void qry__filter_free(struct qry_filter *f);
+
+/* x86_64 syscall name of number nr, NULL when not in the table. */
+const char *qry__syscall_name(long nr);
+
+/* Name of a stats group ("namespace", ..., "source", "stream", "decision"). */
+const char *qry__group_name(int g);
+
+/* Parse a stats --by name into *g; false when unknown. */
+bool qry__group_parse(const char *s, int *g);
 
 /* ---- commands (search.c, stats.c); each returns a QRY_EXIT_* status ---- */
 
@@ -45,8 +103,21 @@ int qry__store_open(const qry_opts *o, const qry_env *env, sto_env **out);
 /* Run a search and render the matches to env->out. 0 / 1 (nothing) / 2. */
 int qry__search_cmd(const qry_opts *o, const qry_env *env);
 
-/* Print the store counters (sto_stats_get) in o->format. 0 / 2. */
+/* Without --by/--histogram: the store counters (sto_stats_get) in
+ * o->format. With them: record counts grouped by a field and/or per time
+ * bucket over the records the filters select. 0 / 1 (nothing) / 2. */
 int qry__stats_cmd(const qry_opts *o, const qry_env *env);
+
+/* auditd and Kubernetes audit events, one line each (audit.c). 0 / 1 / 2. */
+int qry__audit_cmd(const qry_opts *o, const qry_env *env);
+
+/* Report a failed rendering/output (CAIRN_E_IO: errnum) on env->err;
+ * returns QRY_EXIT_USAGE. */
+int qry__output_failed(const qry_env *env, cairn_err e, int errnum);
+
+/* Verify the hash chain and checkpoint signatures (verify.c); report to
+ * env->out. 0 verified / 2 could not run / 3 verification failed. */
+int qry__verify_cmd(const qry_opts *o, const qry_env *env);
 
 /* ---- rendering (output.c) ---- */
 
@@ -91,6 +162,56 @@ CAIRN_MUST_CHECK cairn_err qry__writer_finish(qry_writer *w);
 
 /* Release w's memory (does not close out). Safe on a zeroed writer. */
 void qry__writer_fini(qry_writer *w);
+
+/* ---- aligned tables (output.c): audit lines, stats rows ---- */
+
+#define QRY_COLS_MAX 9u
+
+/* A text table: rows of up to QRY_COLS_MAX cells plus a free tail, columns
+ * padded to the widest cell seen so far. Rows are held back in windows of
+ * `window` rows (0 = all rows, until qry__table_finish) when aligning. */
+typedef struct qry_table_row {
+  size_t off;                /* start of the row in qry_table.cells */
+  size_t len[QRY_COLS_MAX];  /* bytes of each cell */
+  size_t tail_len;           /* bytes after the cells (printed after one space) */
+  int hl_col;                /* column shown in red, -1 = none */
+} qry_table_row;
+
+typedef struct qry_table {
+  FILE *out;                 /* borrowed */
+  size_t ncols;              /* private */
+  bool align, color;         /* private */
+  uint32_t right;            /* private: bit c = right-align column c */
+  const char *col_color[QRY_COLS_MAX]; /* private: ANSI colour per column or NULL */
+  size_t window;             /* private */
+  cairn_buf cells;           /* private: held rows */
+  cairn_buf line;            /* private: output scratch */
+  qry_table_row *rows;       /* private, owned */
+  size_t nrows, cap;         /* private */
+  size_t width[QRY_COLS_MAX];/* private: display widths so far */
+  uint64_t written;          /* read-only: rows added */
+} qry_table;
+
+/* Set up t with ncols columns. right: bit mask of right-aligned columns;
+ * col_color: ncols entries (NULL entries = no colour), may be NULL.
+ * align pads columns (a terminal), color adds ANSI colours. */
+void qry__table_init(qry_table *t, FILE *out, size_t ncols, bool align, bool color,
+                     uint32_t right, const char *const *col_color, size_t window);
+
+/* Add a row: b holds the ncols cells (already escaped for a terminal, lens[c]
+ * bytes each) followed by tail_len tail bytes. b is borrowed and may be reset
+ * by the caller afterwards. CAIRN_E_NOMEM, CAIRN_E_IO. */
+CAIRN_MUST_CHECK cairn_err qry__table_add(qry_table *t, const cairn_buf *b, const size_t *lens,
+                                          size_t tail_len, int hl_col);
+
+/* Write held rows and flush. CAIRN_E_NOMEM, CAIRN_E_IO. */
+CAIRN_MUST_CHECK cairn_err qry__table_finish(qry_table *t);
+
+/* Release t's memory. Safe on a zeroed table. */
+void qry__table_fini(qry_table *t);
+
+/* Terminal columns of valid UTF-8 p[0..n) (code points). */
+size_t qry__display_width(const uint8_t *p, size_t n);
 
 /* Append bytes p[0..n) for a terminal: valid printable UTF-8 as is, \n \r \t
  * and \\ as two-character escapes, other control characters (C0, DEL, C1) as

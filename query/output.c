@@ -339,3 +339,113 @@ void qry__writer_fini(qry_writer *w) {
   w->pending = NULL;
   w->npending = 0;
 }
+
+/* ---- aligned tables ---- */
+
+size_t qry__display_width(const uint8_t *p, size_t n) { return display_width(p, n); }
+
+void qry__table_init(qry_table *t, FILE *out, size_t ncols, bool align, bool color,
+                     uint32_t right, const char *const *col_color, size_t window) {
+  memset(t, 0, sizeof(*t));
+  t->out = out;
+  t->ncols = ncols > QRY_COLS_MAX ? QRY_COLS_MAX : ncols;
+  t->align = align;
+  t->color = color;
+  t->right = right;
+  t->window = align ? window : 1;
+  for (size_t c = 0; col_color && c < t->ncols; c++) t->col_color[c] = col_color[c];
+}
+
+/* Render row r (cells at p) into t->line. */
+static cairn_err table_line(qry_table *t, const qry_table_row *r, const uint8_t *p) {
+  cairn_buf *b = &t->line;
+  cairn_err e = CAIRN_OK;
+  size_t off = 0;
+  for (size_t c = 0; c < t->ncols && !e; c++) {
+    size_t dw = display_width(p + off, r->len[c]);
+    bool last = c + 1 == t->ncols && r->tail_len == 0;
+    bool right = (t->right >> c) & 1;
+    const char *color = (int)c == r->hl_col ? COL_ERR : t->col_color[c];
+    if (c && !(last && r->len[c] == 0)) e = cairn_buf_append(b, " ", 1);
+    if (!e && t->align && right) e = pad(b, dw, t->width[c]);
+    if (!e && t->color && color) e = cairn_buf_append_str(b, color);
+    if (!e) e = cairn_buf_append(b, p + off, r->len[c]);
+    if (!e && t->color && color) e = cairn_buf_append_str(b, COL_RESET);
+    if (!e && t->align && !right && !last) e = pad(b, dw, t->width[c]);
+    off += r->len[c];
+  }
+  if (!e && r->tail_len) {
+    if (p[off] != '\n') e = cairn_buf_append(b, " ", 1); /* -v blocks start on their own line */
+    if (!e) e = cairn_buf_append(b, p + off, r->tail_len);
+  }
+  if (!e) e = cairn_buf_append(b, "\n", 1);
+  return e;
+}
+
+static cairn_err table_flush(qry_table *t) {
+  for (size_t i = 0; i < t->nrows; i++) {
+    const qry_table_row *r = &t->rows[i];
+    size_t off = r->off;
+    for (size_t c = 0; c < t->ncols; c++) {
+      size_t dw = display_width(t->cells.ptr + off, r->len[c]);
+      if (dw > t->width[c]) t->width[c] = dw;
+      off += r->len[c];
+    }
+  }
+  cairn_err e = CAIRN_OK;
+  for (size_t i = 0; i < t->nrows && !e; i++) {
+    e = table_line(t, &t->rows[i], t->cells.ptr + t->rows[i].off);
+    if (!e && t->line.len >= 65536) {
+      if (fwrite(t->line.ptr, 1, t->line.len, t->out) != t->line.len) e = CAIRN_E_IO;
+      cairn_buf_reset(&t->line);
+    }
+  }
+  if (!e && t->line.len && fwrite(t->line.ptr, 1, t->line.len, t->out) != t->line.len)
+    e = CAIRN_E_IO;
+  cairn_buf_reset(&t->line);
+  cairn_buf_reset(&t->cells);
+  t->nrows = 0;
+  return e;
+}
+
+cairn_err qry__table_add(qry_table *t, const cairn_buf *b, const size_t *lens, size_t tail_len,
+                         int hl_col) {
+  if (t->nrows == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    qry_table_row *rows = realloc(t->rows, cap * sizeof(*rows));
+    if (!rows) return CAIRN_E_NOMEM;
+    t->rows = rows;
+    t->cap = cap;
+  }
+  qry_table_row *r = &t->rows[t->nrows];
+  memset(r, 0, sizeof(*r));
+  r->off = t->cells.len;
+  size_t total = tail_len;
+  for (size_t c = 0; c < t->ncols; c++) {
+    r->len[c] = lens[c];
+    total += lens[c];
+  }
+  r->tail_len = tail_len;
+  r->hl_col = hl_col;
+  cairn_err e = cairn_buf_append(&t->cells, b->ptr, total);
+  if (e) return e;
+  t->nrows++;
+  t->written++;
+  if (t->window && t->nrows >= t->window) return table_flush(t);
+  return CAIRN_OK;
+}
+
+cairn_err qry__table_finish(qry_table *t) {
+  cairn_err e = table_flush(t);
+  if (!e && fflush(t->out) != 0) e = CAIRN_E_IO;
+  if (!e && ferror(t->out)) e = CAIRN_E_IO;
+  return e;
+}
+
+void qry__table_fini(qry_table *t) {
+  cairn_buf_fini(&t->cells);
+  cairn_buf_fini(&t->line);
+  free(t->rows);
+  t->rows = NULL;
+  t->nrows = t->cap = 0;
+}

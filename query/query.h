@@ -6,8 +6,9 @@
  * Caveats:
  *  - The result is a process exit status, not a cairn_err: 0 = success (for
  *    search: at least one record matched), 1 = nothing matched, 2 = usage,
- *    configuration or data error. On 2 exactly one line naming what to fix
- *    has been written to the error stream.
+ *    configuration or data error, 3 = verify found a problem (or a store
+ *    without chain). On 2 and 3 the last line written to the error stream
+ *    names what to fix or what is wrong (verify may warn before it).
  *  - The store is opened read-only and never created: point --data at the
  *    directory an aggregator writes (CAIRN_DATA in the environment also works;
  *    the flag wins).
@@ -25,6 +26,7 @@
 #define QRY_EXIT_OK 0
 #define QRY_EXIT_NO_MATCH 1
 #define QRY_EXIT_USAGE 2
+#define QRY_EXIT_VERIFY_FAILED 3 /* verify: tampering found, or nothing verifiable */
 
 /* What qry_run needs from the process. All pointers are borrowed for the call. */
 typedef struct qry_env {
@@ -34,6 +36,13 @@ typedef struct qry_env {
   int64_t now_ns;        /* "now" for relative times (--since 2h); 0 = read the clock */
   bool out_is_tty;       /* out is a terminal: aligned columns in text output */
   bool color;            /* colour text output (set only on a TTY without NO_COLOR) */
+  bool err_is_tty;       /* err is a terminal: progress of long scans goes there */
+  /* search --follow: wait up to ms before the next poll; return false to stop
+   * following (exit 0 / 1 as usual). NULL = the process default: block
+   * SIGINT and SIGTERM in the calling thread and wait for them with
+   * sigtimedwait (either one stops the follow; the mask is restored). */
+  bool (*follow_wait)(void *ud, unsigned ms);
+  void *follow_ud;       /* passed to follow_wait */
 } qry_env;
 
 /* Run one cairn-query command line. argv[0] is the program name, argv[1] the

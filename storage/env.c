@@ -111,16 +111,24 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
     const char *name;
     unsigned flags;
     MDB_dbi *dbi;
+    bool since_v2; /* absent from a version 1 store (read-only open copes) */
   } dbs[] = {
-      {"records", 0, &env->records},
-      {"idx", MDB_DUPSORT | MDB_DUPFIXED, &env->idx},
-      {"dedupe", 0, &env->dedupe},
-      {"cursors", 0, &env->cursors},
-      {"meta", 0, &env->meta},
+      {"records", 0, &env->records, false},
+      {"idx", MDB_DUPSORT | MDB_DUPFIXED, &env->idx, false},
+      {"dedupe", 0, &env->dedupe, false},
+      {"cursors", 0, &env->cursors, false},
+      {"meta", 0, &env->meta, false},
+      {"chain", 0, &env->chain, true},
+      {"checkpoints", 0, &env->checkpoints, true},
   };
   cairn_err err = CAIRN_OK;
+  env->has_chain = true;
   for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
     rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, dbs[i].dbi);
+    if (rc == MDB_NOTFOUND && dbs[i].since_v2) {
+      env->has_chain = false; /* read-only v1 store: sto_chain_verify says so */
+      continue;
+    }
     if (rc == MDB_NOTFOUND) {
       if (errbuf && errlen)
         snprintf(errbuf, errlen,
@@ -137,7 +145,7 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
       goto out_abort;
     }
   }
-  uint64_t version;
+  uint64_t version = 0;
   MDB_val vk = {sizeof(META_VERSION) - 1, (void *)META_VERSION}, vv;
   rc = mdb_get(txn, env->meta, &vk, &vv);
   if (rc == MDB_SUCCESS && vv.mv_size == 4) {
@@ -152,7 +160,10 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
       err = CAIRN_E_STORAGE;
       goto out_abort;
     }
-  } else if (rc == MDB_NOTFOUND && !env->read_only) {
+  }
+  if (!env->read_only &&
+      (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && vv.mv_size == 4 && version < STO__VERSION))) {
+    /* a new store, or a version 1 store whose chain starts with its next commit */
     uint8_t b[4] = {0, 0, 0, STO__VERSION};
     vv.mv_size = 4;
     vv.mv_data = b;
@@ -162,7 +173,7 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
       err = sto__err_from_mdb(rc);
       goto out_abort;
     }
-  } else if (rc != MDB_NOTFOUND) {
+  } else if (rc != MDB_NOTFOUND && !(rc == MDB_SUCCESS && vv.mv_size == 4)) {
     set_err(errbuf, errlen, fmt, dir, "read version", rc, "");
     err = rc == MDB_SUCCESS ? CAIRN_E_CORRUPT : sto__err_from_mdb(rc);
     goto out_abort;
@@ -171,6 +182,14 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
   if (err != CAIRN_OK) {
     if (errbuf && errlen)
       snprintf(errbuf, errlen, "storage: %s: reading last_seq: %s", dir, cairn_err_name(err));
+    goto out_abort;
+  }
+  if (!env->read_only && (err = sto__chain_load(env, txn)) != CAIRN_OK) {
+    if (errbuf && errlen)
+      snprintf(errbuf, errlen,
+               "storage: %s: the last hash chain link is unreadable (%s): run cairn-query "
+               "verify --data %s",
+               dir, cairn_err_name(err), dir);
     goto out_abort;
   }
   /* commit also for the read-only txn: it keeps the dbi handles open */
@@ -184,6 +203,31 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
 out_abort:
   mdb_txn_abort(txn);
   return err;
+}
+
+/* A writable store refuses a data dir others could write into (they could
+ * replace data.mdb or lock.mdb under us). */
+static cairn_err check_dir_mode(const char *dir, char *errbuf, size_t errlen) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    int e = errno;
+    if (errbuf && errlen) snprintf(errbuf, errlen, "storage: cannot stat data dir %s: %s", dir, strerror(e));
+    return cairn_err_from_errno(e);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (errbuf && errlen) snprintf(errbuf, errlen, "storage: data dir %s is not a directory (check --data)", dir);
+    return CAIRN_E_INVAL;
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    if (errbuf && errlen)
+      snprintf(errbuf, errlen,
+               "storage: data dir %s is writable by group or others (mode %04o): run chmod 700 "
+               "%s (on a volume mounted with fsGroup, point --data at a subdirectory such as "
+               "%s/store instead: it is created 0700)",
+               dir, (unsigned)(st.st_mode & 07777), dir, dir);
+    return CAIRN_E_PERM;
+  }
+  return CAIRN_OK;
 }
 
 cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char *errbuf,
@@ -211,12 +255,16 @@ cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char 
       }
       return (e == ENOENT || e == ENOTDIR) ? CAIRN_E_NOTFOUND : cairn_err_from_errno(e);
     }
-  } else if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-    int e = errno;
-    if (errbuf && errlen)
-      snprintf(errbuf, errlen, "storage: cannot create data dir %s: %s (check --data)", dir,
-               strerror(e));
-    return cairn_err_from_errno(e);
+  } else {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+      int e = errno;
+      if (errbuf && errlen)
+        snprintf(errbuf, errlen, "storage: cannot create data dir %s: %s (check --data)", dir,
+                 strerror(e));
+      return cairn_err_from_errno(e);
+    }
+    cairn_err perr = check_dir_mode(dir, errbuf, errlen);
+    if (perr != CAIRN_OK) return perr;
   }
 
   sto_env *env = calloc(1, sizeof(*env));
@@ -259,7 +307,7 @@ cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char 
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (env->read_only) flags |= MDB_RDONLY;
   if (opt->no_sync) flags |= MDB_NOSYNC;
-  rc = mdb_env_open(env->mdb, dir, flags, 0640);
+  rc = mdb_env_open(env->mdb, dir, flags, 0600);
   if (rc != MDB_SUCCESS) {
     set_err(errbuf, errlen, fmt, dir, "mdb_env_open", rc,
             (rc == EACCES || rc == EPERM || rc == EROFS)
@@ -295,6 +343,7 @@ void sto_close(sto_env *env) {
   if (env->wtxn_busy) sto_wtxn_abort(&env->wtxn);
   mdb_env_close(env->mdb);
   cairn_buf_fini(&env->wtxn.pack);
+  sto__chain_fini(&env->wtxn);
   pthread_rwlock_destroy(&env->map_lock);
   free(env);
 }

@@ -1,11 +1,93 @@
-/* storage/index.c: byte layout of idx and dedupe keys. One place decides how
- * a value becomes a key (truncation included) so writer and query planner can
- * never disagree: a truncated value only widens the index range, and the
- * query re-checks the full field on every record.
+/* storage/index.c: byte layout of idx and dedupe keys, and the table of
+ * filterable fields (sto_field: idx kind, attr key, source). One place decides
+ * how a value becomes a key (truncation included) and which values a record
+ * has, so writer, query planner and record check can never disagree: a
+ * truncated value only widens the index range, and the query re-checks the
+ * full field on every record.
  */
 #include <string.h>
 
 #include "storage/internal.h"
+
+#define AUDIT CAIRN__SOURCE__SOURCE_AUDIT
+#define K8S CAIRN__SOURCE__SOURCE_K8S_AUDIT
+
+const sto__field_def sto__fields[STO_FIELD_COUNT_] = {
+    [STO_FIELD_NAMESPACE] = {STO__IDX_NAMESPACE, 0, NULL, false, "namespace"},
+    [STO_FIELD_POD] = {STO__IDX_POD, 0, NULL, false, "pod"},
+    [STO_FIELD_CONTAINER] = {STO__IDX_CONTAINER, 0, NULL, false, "container"},
+    [STO_FIELD_NODE] = {STO__IDX_NODE, 0, NULL, false, "node"},
+    [STO_FIELD_AUDIT_KEY] = {STO__IDX_AUDIT_KEY, AUDIT, "key", false, "key"},
+    [STO_FIELD_AUID] = {STO__IDX_AUID, AUDIT, "auid", false, "auid"},
+    [STO_FIELD_UID] = {STO__IDX_UID, AUDIT, "uid", false, "uid"},
+    [STO_FIELD_SYSCALL] = {STO__IDX_SYSCALL, AUDIT, "syscall", false, "syscall"},
+    [STO_FIELD_TYPE] = {STO__IDX_TYPE, AUDIT, "types", true, "type"},
+    [STO_FIELD_EXE] = {STO__IDX_EXE, AUDIT, "exe", false, "exe"},
+    [STO_FIELD_SUCCESS] = {STO__IDX_SUCCESS, AUDIT, "success", false, "success"},
+    [STO_FIELD_K8S_USER] = {STO__IDX_K8S_USER, K8S, "user", false, "user"},
+    [STO_FIELD_VERB] = {STO__IDX_VERB, K8S, "verb", false, "verb"},
+    [STO_FIELD_RESOURCE] = {STO__IDX_RESOURCE, K8S, "resource", false, "resource"},
+    [STO_FIELD_SUBRESOURCE] = {STO__IDX_SUBRESOURCE, K8S, "subresource", false, "subresource"},
+    [STO_FIELD_CODE] = {STO__IDX_CODE, K8S, "code", false, "code"},
+};
+
+const char *sto_field_name(sto_field f) {
+  return (unsigned)f < STO_FIELD_COUNT_ ? sto__fields[f].name : "";
+}
+
+/* The i-th element of the comma-separated list p[0..n). */
+static bool list_elem(const uint8_t *p, size_t n, size_t i, const uint8_t **v, size_t *vn) {
+  size_t start = 0;
+  for (size_t k = 0; k <= n; k++) {
+    if (k < n && p[k] != ',') continue;
+    if (k > start) {
+      if (i == 0) {
+        *v = p + start;
+        *vn = k - start;
+        return true;
+      }
+      i--;
+    }
+    start = k + 1;
+  }
+  return false;
+}
+
+bool sto_field_value(const Cairn__Record *r, sto_field f, size_t i, const uint8_t **v, size_t *n) {
+  if ((unsigned)f >= STO_FIELD_COUNT_ || !r) return false;
+  const sto__field_def *d = &sto__fields[f];
+  if (!d->attr) {
+    const char *s = f == STO_FIELD_NAMESPACE ? r->kube_namespace
+                    : f == STO_FIELD_POD     ? r->pod
+                    : f == STO_FIELD_CONTAINER ? r->container
+                                             : r->node;
+    if (i != 0 || !s || !s[0]) return false;
+    *v = (const uint8_t *)s;
+    *n = strlen(s);
+    return true;
+  }
+  if ((int)r->source != d->source) return false;
+  for (size_t k = 0; k < r->n_attrs; k++) {
+    const Cairn__Attr *a = r->attrs[k];
+    if (!a || !a->key || strcmp(a->key, d->attr) != 0) continue;
+    if (d->list) return list_elem(a->value.data, a->value.len, i, v, n);
+    if (a->value.len == 0) continue;
+    if (i == 0) {
+      *v = a->value.data;
+      *n = a->value.len;
+      return true;
+    }
+    i--;
+  }
+  return false;
+}
+
+size_t sto__idx_key_bytes(uint8_t *key, uint8_t kind, const uint8_t *value, size_t n) {
+  if (n > STO_INDEX_VALUE_MAX) n = STO_INDEX_VALUE_MAX;
+  key[0] = kind;
+  if (n) memcpy(key + 1, value, n);
+  return 1 + n;
+}
 
 size_t sto__idx_key_str(uint8_t *key, uint8_t kind, const char *value) {
   size_t n = value ? strlen(value) : 0;

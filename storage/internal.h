@@ -7,6 +7,7 @@
 #define CAIRN_STORAGE_INTERNAL_H
 
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,8 +15,8 @@
 #include "common/buf.h"
 #include "storage/storage.h"
 
-#define STO__VERSION 1u            /* meta "version" written by this code */
-#define STO__MAXDBS 8u             /* named DBs: 5 used, room to add */
+#define STO__VERSION 2u            /* meta "version" written by this code (2: hash chain) */
+#define STO__MAXDBS 16u            /* named DBs: 7 used, room to add */
 #define STO__MAXREADERS 256u       /* concurrent read txns across processes */
 #define STO__DEFAULT_MAP (1ull << 30)
 #define STO__DEFAULT_MAX_MAP (64ull << 30)
@@ -31,7 +32,36 @@ enum {
   STO__IDX_CONTAINER = 'c',
   STO__IDX_NODE = 'h',
   STO__IDX_SOURCE = 's',
+  /* attrs of auditd records (source audit) */
+  STO__IDX_AUDIT_KEY = 'k', /* each key= value */
+  STO__IDX_AUID = 'a',      /* decimal, as logged (4294967295 = unset) */
+  STO__IDX_UID = 'u',
+  STO__IDX_SYSCALL = 'y',   /* decimal syscall number */
+  STO__IDX_TYPE = 'r',      /* each distinct record type of the event */
+  STO__IDX_EXE = 'e',
+  STO__IDX_SUCCESS = 'x',   /* "yes" / "no" */
+  /* attrs of Kubernetes audit records (source k8s-audit) */
+  STO__IDX_K8S_USER = 'U',
+  STO__IDX_VERB = 'v',
+  STO__IDX_RESOURCE = 'R',
+  STO__IDX_SUBRESOURCE = 'B',
+  STO__IDX_CODE = 'C',      /* decimal HTTP status */
 };
+
+/* How a sto_field is stored and indexed (table in index.c, indexed by
+ * sto_field). Fields with attr == NULL are Record struct fields. */
+typedef struct sto__field_def {
+  uint8_t kind;      /* idx kind byte */
+  int source;        /* Cairn__Source whose records carry the attr; 0 = any */
+  const char *attr;  /* attr key, NULL for a Record field */
+  bool list;         /* attr value is a comma-separated list ("types") */
+  const char *name;  /* sto_field_name() */
+} sto__field_def;
+
+extern const sto__field_def sto__fields[STO_FIELD_COUNT_];
+
+/* meta key: first seq stored with attr index entries (absent = none yet). */
+#define STO__META_ATTR_IDX_FROM "attr_idx_from"
 
 /* The one write transaction of an env; embedded so that beginning a txn
  * allocates nothing and the pack buffer is reused across txns. */
@@ -41,6 +71,11 @@ struct sto_wtxn {
   uint64_t seq;      /* last seq assigned inside this txn */
   cairn_err dead;    /* CAIRN_OK, or the error that killed the txn */
   cairn_buf pack;    /* owned; packed record, reused for every record */
+  EVP_MD_CTX *chain_md; /* owned; digest of this txn's records (chain.c) */
+  bool chain_open;   /* chain_md holds the digest of >= 1 record of this txn */
+  uint64_t chain_first; /* seq of the first record stored in this txn */
+  uint8_t chain_new[32]; /* hash of the link written at commit, adopted on success */
+  bool chain_wrote;  /* a link was written in this txn */
 };
 
 struct sto_env {
@@ -50,6 +85,11 @@ struct sto_env {
   MDB_dbi dedupe;          /* instance 0x00 stream BE -> end_offset BE */
   MDB_dbi cursors;         /* name -> u64 BE */
   MDB_dbi meta;            /* "last_seq", "version" */
+  MDB_dbi chain;           /* position BE -> link (chain.c) */
+  MDB_dbi checkpoints;     /* position BE -> signed checkpoint (chain.c) */
+  bool has_chain;          /* chain/checkpoints DBs exist (false: read-only v1 store) */
+  uint64_t chain_pos;      /* writer: last committed link position (0 = none) */
+  uint8_t chain_head[32];  /* writer: its hash (zeros when none) */
   uint64_t last_seq;       /* writer: last committed seq (readers read meta) */
   uint64_t map_size;       /* bytes, current */
   uint64_t max_map_size;   /* bytes, sto_grow cap */
@@ -89,6 +129,9 @@ static inline int64_t sto__time_unbias(uint64_t u) {
  * truncated to STO_INDEX_VALUE_MAX bytes; returns the key length. */
 size_t sto__idx_key_str(uint8_t *key, uint8_t kind, const char *value);
 
+/* idx key kind|bytes, cut at STO_INDEX_VALUE_MAX; returns the key length. */
+size_t sto__idx_key_bytes(uint8_t *key, uint8_t kind, const uint8_t *value, size_t n);
+
 /* idx key for a source value (u32 BE). */
 size_t sto__idx_key_source(uint8_t *key, uint32_t source);
 
@@ -112,5 +155,24 @@ void sto__rtxn_end(sto_env *env, MDB_txn *txn);
 
 /* Read meta "last_seq" inside txn (0 when absent). */
 CAIRN_MUST_CHECK cairn_err sto__meta_last_seq(sto_env *env, MDB_txn *txn, uint64_t *out);
+
+/* ---- chain.c (hooks called by write.c and env.c) ---- */
+
+#define STO__LINK_LEN (8u + 8u + 8u + 32u) /* first_seq last_seq commit_ns hash */
+
+/* env.c, after opening the DBs in a write txn: load the head into env. */
+CAIRN_MUST_CHECK cairn_err sto__chain_load(sto_env *env, MDB_txn *txn);
+/* sto_wtxn_begin: forget the previous txn's digest. */
+void sto__chain_begin(sto_wtxn *t);
+/* store_record: add one stored record (key seq, packed bytes) to the digest.
+ * CAIRN_E_NOMEM: the record is stored but not hashed, so the txn must die. */
+CAIRN_MUST_CHECK cairn_err sto__chain_add(sto_wtxn *t, uint64_t seq, const void *p, size_t n);
+/* sto_wtxn_commit, before mdb_txn_commit: append the link when records were
+ * stored. CAIRN_E_MAPFULL, CAIRN_E_STORAGE, CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err sto__chain_link_put(sto_wtxn *t);
+/* sto_wtxn_commit, after mdb_txn_commit succeeded: adopt the new head. */
+void sto__chain_committed(sto_wtxn *t);
+/* sto_close: free the digest context. */
+void sto__chain_fini(sto_wtxn *t);
 
 #endif

@@ -1,14 +1,20 @@
-/* storage/query.c: the read side: the query planner and index scan, and the
- * ordered scan by seq used by the Kafka forwarder. A query walks one idx key
- * (the most selective equality filter) over its [since, until) dup range in
- * (time, seq) order, fetches each record by seq and re-checks every filter
- * on the record itself, so index value truncation never changes results.
+/* storage/query.c: the read side: the query planner and index scan, index
+ * counts for stats, and the ordered scan by seq used by the Kafka forwarder.
+ * A query walks the index keys of one filter (the most selective one) over
+ * their [since, until) dup range, merging several keys (OR terms, prefix and
+ * glob ranges) in (time, seq) order, fetches each record by seq and re-checks
+ * every filter on the record itself, so index value truncation never changes
+ * results.
  */
+#include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/internal.h"
 
 #define SCRATCH_BLOCK (16u << 10) /* arena block for one unpacked record */
+#define MERGE_MAX 64u             /* index keys one walk may merge */
+#define GLOB_STACK 512u           /* values up to this size are matched without malloc */
 
 void sto_query_init(sto_query *q) {
   memset(q, 0, sizeof(*q));
@@ -60,7 +66,7 @@ out_end:
   return err;
 }
 
-/* ---- query ---- */
+/* ---- record checks ---- */
 
 static inline const char *want(const char *s) { return (s && s[0]) ? s : NULL; }
 
@@ -68,23 +74,158 @@ static bool field_eq(const char *field, const char *wanted) {
   return !wanted || strcmp(field ? field : "", wanted) == 0;
 }
 
-static bool record_matches(const sto_query *q, const Cairn__Record *r) {
+/* Bytes of t's value that are literal (the whole value, or for a glob the
+ * part before its first special character). */
+static size_t literal_prefix(const sto_term *t) {
+  size_t n = strlen(t->value);
+  if (t->match != STO_MATCH_GLOB) return n;
+  return strcspn(t->value, "*?[\\");
+}
+
+static bool term_match(const sto_term *t, const uint8_t *v, size_t n) {
+  size_t tl = strlen(t->value);
+  switch (t->match) {
+  case STO_MATCH_EXACT:
+    return tl == n && memcmp(t->value, v, n) == 0;
+  case STO_MATCH_PREFIX:
+    return n >= tl && memcmp(t->value, v, tl) == 0;
+  case STO_MATCH_GLOB: {
+    size_t lit = literal_prefix(t);
+    if (n < lit || memcmp(t->value, v, lit) != 0) return false;
+    char stack[GLOB_STACK];
+    char *s = n < sizeof(stack) ? stack : malloc(n + 1);
+    if (!s) return false;
+    memcpy(s, v, n);
+    s[n] = 0;
+    bool ok = fnmatch(t->value, s, 0) == 0;
+    if (s != stack) free(s);
+    return ok;
+  }
+  }
+  return false;
+}
+
+static bool terms_match(const Cairn__Record *r, sto_field f, const sto_terms *ts) {
+  if (ts->n == 0) return true;
+  const uint8_t *v;
+  size_t n;
+  for (size_t i = 0; sto_field_value(r, f, i, &v, &n); i++)
+    for (size_t k = 0; k < ts->n; k++)
+      if (term_match(&ts->v[k], v, n)) return true;
+  return false;
+}
+
+bool sto_query_match(const sto_query *q, const Cairn__Record *r) {
   if (r->time_ns < q->since_ns || r->time_ns >= q->until_ns) return false;
   if (q->source && (int)r->source != q->source) return false;
+  if (q->stream && (int)r->stream != q->stream) return false;
   if (!field_eq(r->pod, want(q->pod))) return false;
   if (!field_eq(r->container, want(q->container))) return false;
   if (!field_eq(r->kube_namespace, want(q->kube_namespace))) return false;
   if (!field_eq(r->node, want(q->node))) return false;
+  for (int f = 0; f < STO_FIELD_COUNT_; f++)
+    if (!terms_match(r, (sto_field)f, &q->terms[f])) return false;
   const char *g = want(q->grep);
   if (g) {
     size_t gl = strlen(g);
     if (!r->message.data || !memmem(r->message.data, r->message.len, g, gl)) return false;
   }
+  if (q->filter && !q->filter(r, q->filter_ud)) return false;
   return true;
 }
 
-/* Pick the idx key to walk: the most selective equality filter. */
-static size_t plan(const sto_query *q, uint8_t *key, const char **name) {
+/* ---- planning ---- */
+
+/* The idx keys one walk merges. */
+typedef struct key_set {
+  const char *name;  /* index name for sto_query_stats; static */
+  size_t n;          /* keys */
+  uint64_t count;    /* index entries under them (all times) */
+  uint8_t key[MERGE_MAX][STO__IDX_KEY_MAX];
+  size_t klen[MERGE_MAX];
+} key_set;
+
+static bool has_terms(const sto_query *q) {
+  for (int f = 0; f < STO_FIELD_COUNT_; f++)
+    if (q->terms[f].n) return true;
+  return false;
+}
+
+/* Add key to ks (once) with its dup count; false when ks is full. */
+static bool ks_add(key_set *ks, const uint8_t *key, size_t klen, uint64_t count) {
+  for (size_t i = 0; i < ks->n; i++)
+    if (ks->klen[i] == klen && memcmp(ks->key[i], key, klen) == 0) return true;
+  if (ks->n == MERGE_MAX) return false;
+  memcpy(ks->key[ks->n], key, klen);
+  ks->klen[ks->n++] = klen;
+  ks->count += count;
+  return true;
+}
+
+/* Add one exact key (if present in the index). */
+static cairn_err ks_exact(MDB_cursor *cur, key_set *ks, const uint8_t *key, size_t klen,
+                          bool *ok) {
+  MDB_val k = {klen, (void *)key}, d;
+  int rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+  if (rc == MDB_NOTFOUND) return CAIRN_OK;
+  if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
+  size_t c = 0;
+  rc = mdb_cursor_count(cur, &c);
+  if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
+  if (!ks_add(ks, key, klen, c)) *ok = false;
+  return CAIRN_OK;
+}
+
+/* Add the keys a term of field kind can match; *ok false when the term
+ * cannot use the index (no literal prefix, too many keys). */
+static cairn_err ks_term(MDB_cursor *cur, key_set *ks, uint8_t kind, const sto_term *t,
+                         bool *ok) {
+  uint8_t key[STO__IDX_KEY_MAX];
+  size_t lit = literal_prefix(t);
+  if (t->match == STO_MATCH_EXACT) {
+    size_t klen = sto__idx_key_bytes(key, kind, (const uint8_t *)t->value, lit);
+    return ks_exact(cur, ks, key, klen, ok);
+  }
+  if (lit == 0) {
+    *ok = false;
+    return CAIRN_OK;
+  }
+  size_t plen = sto__idx_key_bytes(key, kind, (const uint8_t *)t->value, lit);
+  MDB_val k = {plen, key}, d;
+  int rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS && *ok) {
+    if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0) break;
+    /* a glob can rule out whole keys unless the value was cut */
+    bool take = true;
+    if (t->match == STO_MATCH_GLOB && k.mv_size < STO__IDX_KEY_MAX)
+      take = term_match(t, (const uint8_t *)k.mv_data + 1, k.mv_size - 1);
+    if (take) {
+      size_t c = 0;
+      rc = mdb_cursor_count(cur, &c);
+      if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
+      if (!ks_add(ks, k.mv_data, k.mv_size, c)) *ok = false;
+    }
+    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return sto__err_from_mdb(rc);
+  return CAIRN_OK;
+}
+
+/* Does the store carry attr index entries for every record? */
+static cairn_err attr_idx_covers(sto_env *env, MDB_txn *txn, bool *out) {
+  static const char name[] = STO__META_ATTR_IDX_FROM;
+  MDB_val k = {sizeof(name) - 1, (void *)name}, v;
+  int rc = mdb_get(txn, env->meta, &k, &v);
+  *out = false;
+  if (rc == MDB_NOTFOUND) return CAIRN_OK;
+  if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
+  if (v.mv_size != 8) return CAIRN_E_CORRUPT;
+  *out = sto__be64_get(v.mv_data) == 1;
+  return CAIRN_OK;
+}
+
+/* The fixed-order choice among the single-value filters (no terms). */
+static void plan_fixed(const sto_query *q, key_set *ks) {
   const struct {
     uint8_t kind;
     const char *value;
@@ -95,18 +236,102 @@ static size_t plan(const sto_query *q, uint8_t *key, const char **name) {
       {STO__IDX_NAMESPACE, q->kube_namespace, "namespace"},
       {STO__IDX_NODE, q->node, "node"},
   };
+  ks->n = 1;
   for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
     if (!want(order[i].value)) continue;
-    *name = order[i].name;
-    return sto__idx_key_str(key, order[i].kind, order[i].value);
+    ks->name = order[i].name;
+    ks->klen[0] = sto__idx_key_str(ks->key[0], order[i].kind, order[i].value);
+    return;
   }
   if (q->source > 0) {
-    *name = "source";
-    return sto__idx_key_source(key, (uint32_t)q->source);
+    ks->name = "source";
+    ks->klen[0] = sto__idx_key_source(ks->key[0], (uint32_t)q->source);
+    return;
   }
-  *name = "time";
-  return sto__idx_key_str(key, STO__IDX_TIME, NULL);
+  ks->name = "time";
+  ks->klen[0] = sto__idx_key_str(ks->key[0], STO__IDX_TIME, NULL);
 }
+
+/* Keep cand in *best when it is usable and smaller; the loser is reset to
+ * be the next candidate's scratch. */
+static void keep_smaller(key_set **best, key_set **cand, bool ok) {
+  if (ok && (*cand)->count <= (*best)->count) {
+    key_set *t = *best;
+    *best = *cand;
+    *cand = t;
+  }
+  memset(*cand, 0, offsetof(key_set, key));
+}
+
+/* Choose the walk for q: *out points at one of two key sets in ks[2]. */
+static cairn_err plan(sto_env *env, MDB_txn *txn, MDB_cursor *cur, const sto_query *q,
+                      key_set ks[2], key_set **out) {
+  key_set *best = &ks[0], *cand = &ks[1];
+  memset(best, 0, offsetof(key_set, key));
+  memset(cand, 0, offsetof(key_set, key));
+  if (!has_terms(q)) {
+    plan_fixed(q, best);
+    *out = best;
+    return CAIRN_OK;
+  }
+  bool ok = true;
+  best->name = "time";
+  uint8_t key[STO__IDX_KEY_MAX];
+  size_t klen = sto__idx_key_str(key, STO__IDX_TIME, NULL);
+  cairn_err err = ks_exact(cur, best, key, klen, &ok);
+  if (err != CAIRN_OK) return err;
+  if (best->n == 0) { /* empty store: walk the (absent) time key */
+    memcpy(best->key[0], key, klen);
+    best->klen[0] = klen;
+    best->n = 1;
+  }
+
+  const struct {
+    sto_field f;
+    const char *value;
+  } singles[] = {
+      {STO_FIELD_POD, q->pod},
+      {STO_FIELD_CONTAINER, q->container},
+      {STO_FIELD_NAMESPACE, q->kube_namespace},
+      {STO_FIELD_NODE, q->node},
+  };
+  for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
+    if (!want(singles[i].value)) continue;
+    ok = true;
+    cand->name = sto__fields[singles[i].f].name;
+    klen = sto__idx_key_str(key, sto__fields[singles[i].f].kind, singles[i].value);
+    if ((err = ks_exact(cur, cand, key, klen, &ok)) != CAIRN_OK) return err;
+    keep_smaller(&best, &cand, ok);
+  }
+  bool attrs_ok = false;
+  if ((err = attr_idx_covers(env, txn, &attrs_ok)) != CAIRN_OK) return err;
+  for (int f = 0; f < STO_FIELD_COUNT_; f++) {
+    const sto_terms *ts = &q->terms[f];
+    if (!ts->n || (sto__fields[f].attr && !attrs_ok)) continue;
+    ok = true;
+    cand->name = sto__fields[f].name;
+    for (size_t i = 0; i < ts->n && ok; i++)
+      if ((err = ks_term(cur, cand, sto__fields[f].kind, &ts->v[i], &ok)) != CAIRN_OK) return err;
+    keep_smaller(&best, &cand, ok);
+  }
+  if (q->source > 0) {
+    ok = true;
+    cand->name = "source";
+    klen = sto__idx_key_source(key, (uint32_t)q->source);
+    if ((err = ks_exact(cur, cand, key, klen, &ok)) != CAIRN_OK) return err;
+    keep_smaller(&best, &cand, ok);
+  }
+  *out = best;
+  return CAIRN_OK;
+}
+
+/* ---- the walk ---- */
+
+typedef struct walk_src {
+  MDB_cursor *cur;
+  MDB_val k, d; /* current entry (d: STO__IDX_DATA bytes) */
+  bool live;
+} walk_src;
 
 typedef struct scan_ctx {
   sto_env *env;
@@ -129,7 +354,7 @@ static cairn_err visit(scan_ctx *c, const MDB_val *d) {
   Cairn__Record *r;
   cairn_err err = unpack(&v, &c->scratch, &r);
   if (err != CAIRN_OK) return err;
-  if (record_matches(c->q, r)) {
+  if (sto_query_match(c->q, r)) {
     c->st->matched++;
     if (!c->cb(r, c->ud)) c->stop = true;
     if (c->q->limit && c->st->matched >= c->q->limit) c->stop = true;
@@ -138,46 +363,75 @@ static cairn_err visit(scan_ctx *c, const MDB_val *d) {
   return CAIRN_OK;
 }
 
-static cairn_err scan(scan_ctx *c, MDB_cursor *cur, const uint8_t *key, size_t klen) {
-  const sto_query *q = c->q;
-  uint8_t bound[STO__IDX_DATA];
-  MDB_val k = {klen, (void *)key}, d;
-  int rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+static int64_t entry_time(const MDB_val *d) {
+  return sto__time_unbias(sto__be64_get(d->mv_data));
+}
+
+/* Is the current entry of s inside [since, until)? Sets s->live. */
+static cairn_err src_check(walk_src *s, int rc, const sto_query *q) {
+  s->live = false;
   if (rc == MDB_NOTFOUND) return CAIRN_OK;
   if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
-  cairn_err err = CAIRN_OK;
+  if (s->d.mv_size != STO__IDX_DATA) return CAIRN_E_CORRUPT;
+  int64_t t = entry_time(&s->d);
+  s->live = t >= q->since_ns && t < q->until_ns;
+  return CAIRN_OK;
+}
+
+/* Position s at its first entry in walk order. */
+static cairn_err src_first(walk_src *s, const uint8_t *key, size_t klen, const sto_query *q) {
+  uint8_t bound[STO__IDX_DATA];
+  s->k.mv_size = klen;
+  s->k.mv_data = (void *)key;
+  s->d.mv_size = STO__IDX_DATA;
+  s->d.mv_data = bound;
   if (!q->newest_first) {
     sto__idx_data(bound, q->since_ns, 0);
-    d.mv_size = STO__IDX_DATA;
-    d.mv_data = bound;
-    rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
-    while (rc == MDB_SUCCESS && !c->stop) {
-      if (d.mv_size != STO__IDX_DATA) return CAIRN_E_CORRUPT;
-      if (sto__time_unbias(sto__be64_get(d.mv_data)) >= q->until_ns) break;
-      if ((err = visit(c, &d)) != CAIRN_OK) return err;
-      rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
-    }
-  } else {
-    /* first entry >= (until, 0), then step back; none: start at the last */
-    sto__idx_data(bound, q->until_ns, 0);
-    d.mv_size = STO__IDX_DATA;
-    d.mv_data = bound;
-    rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
-    if (rc == MDB_SUCCESS) {
-      rc = mdb_cursor_get(cur, &k, &d, MDB_PREV_DUP);
-    } else if (rc == MDB_NOTFOUND) {
-      rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
-      if (rc == MDB_SUCCESS) rc = mdb_cursor_get(cur, &k, &d, MDB_LAST_DUP);
-    }
-    while (rc == MDB_SUCCESS && !c->stop) {
-      if (d.mv_size != STO__IDX_DATA) return CAIRN_E_CORRUPT;
-      int64_t t = sto__time_unbias(sto__be64_get(d.mv_data));
-      if (t < q->since_ns) break;
-      if (t < q->until_ns && (err = visit(c, &d)) != CAIRN_OK) return err;
-      rc = mdb_cursor_get(cur, &k, &d, MDB_PREV_DUP);
-    }
+    return src_check(s, mdb_cursor_get(s->cur, &s->k, &s->d, MDB_GET_BOTH_RANGE), q);
   }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return sto__err_from_mdb(rc);
+  /* first entry >= (until, 0), then step back; none: start at the last */
+  sto__idx_data(bound, q->until_ns, 0);
+  int rc = mdb_cursor_get(s->cur, &s->k, &s->d, MDB_GET_BOTH_RANGE);
+  if (rc == MDB_SUCCESS) {
+    rc = mdb_cursor_get(s->cur, &s->k, &s->d, MDB_PREV_DUP);
+  } else if (rc == MDB_NOTFOUND) {
+    rc = mdb_cursor_get(s->cur, &s->k, &s->d, MDB_SET);
+    if (rc == MDB_SUCCESS) rc = mdb_cursor_get(s->cur, &s->k, &s->d, MDB_LAST_DUP);
+  }
+  return src_check(s, rc, q);
+}
+
+static cairn_err src_next(walk_src *s, const sto_query *q) {
+  return src_check(
+      s, mdb_cursor_get(s->cur, &s->k, &s->d, q->newest_first ? MDB_PREV_DUP : MDB_NEXT_DUP), q);
+}
+
+/* Merge the sources in (time, seq) order; an entry that several keys share
+ * (one record under two matching values) is visited once. */
+static cairn_err walk(scan_ctx *c, walk_src *src, size_t n) {
+  const sto_query *q = c->q;
+  uint8_t last[STO__IDX_DATA];
+  bool have_last = false;
+  cairn_err err = CAIRN_OK;
+  while (!c->stop) {
+    walk_src *pick = NULL;
+    for (size_t i = 0; i < n; i++) {
+      if (!src[i].live) continue;
+      if (!pick) {
+        pick = &src[i];
+        continue;
+      }
+      int cmp = memcmp(src[i].d.mv_data, pick->d.mv_data, STO__IDX_DATA);
+      if (q->newest_first ? cmp > 0 : cmp < 0) pick = &src[i];
+    }
+    if (!pick) break;
+    if (!have_last || memcmp(last, pick->d.mv_data, STO__IDX_DATA) != 0) {
+      memcpy(last, pick->d.mv_data, STO__IDX_DATA);
+      have_last = true;
+      if ((err = visit(c, &pick->d)) != CAIRN_OK) return err;
+    }
+    if ((err = src_next(pick, q)) != CAIRN_OK) return err;
+  }
   return CAIRN_OK;
 }
 
@@ -187,24 +441,169 @@ cairn_err sto_query_run(sto_env *env, const sto_query *q, sto_record_cb cb, void
   if (!st) st = &local;
   memset(st, 0, sizeof(*st));
   if (!env || !q || !cb) return CAIRN_E_INVAL;
-  uint8_t key[STO__IDX_KEY_MAX];
-  size_t klen = plan(q, key, &st->index);
-  if (q->since_ns >= q->until_ns) return CAIRN_OK;
-
+  for (int f = 0; f < STO_FIELD_COUNT_; f++) {
+    if (q->terms[f].n && !q->terms[f].v) return CAIRN_E_INVAL;
+    for (size_t i = 0; i < q->terms[f].n; i++)
+      if (!q->terms[f].v[i].value) return CAIRN_E_INVAL;
+  }
+  key_set *ks = malloc(2 * sizeof(*ks));
+  walk_src *src = calloc(MERGE_MAX, sizeof(*src));
+  if (!ks || !src) {
+    free(ks);
+    free(src);
+    return CAIRN_E_NOMEM;
+  }
   scan_ctx c = {.env = env, .q = q, .cb = cb, .ud = ud, .st = st};
+  cairn_arena_init(&c.scratch, SCRATCH_BLOCK);
   cairn_err err = sto__rtxn_begin(env, &c.txn);
-  if (err != CAIRN_OK) return err;
-  MDB_cursor *cur;
-  int rc = mdb_cursor_open(c.txn, env->idx, &cur);
+  if (err != CAIRN_OK) goto out_free;
+  err = sto__meta_last_seq(env, c.txn, &st->snapshot_seq);
+  if (err != CAIRN_OK) goto out_end;
+  MDB_cursor *pcur;
+  int rc = mdb_cursor_open(c.txn, env->idx, &pcur);
   if (rc != MDB_SUCCESS) {
     err = sto__err_from_mdb(rc);
     goto out_end;
   }
-  cairn_arena_init(&c.scratch, SCRATCH_BLOCK);
-  err = scan(&c, cur, key, klen);
-  cairn_arena_fini(&c.scratch);
-  mdb_cursor_close(cur);
+  key_set *chosen = NULL;
+  err = plan(env, c.txn, pcur, q, ks, &chosen);
+  mdb_cursor_close(pcur);
+  if (err != CAIRN_OK) goto out_end;
+  st->index = chosen->name;
+  if (q->since_ns >= q->until_ns) goto out_end;
+
+  size_t opened = 0;
+  for (; opened < chosen->n; opened++) {
+    rc = mdb_cursor_open(c.txn, env->idx, &src[opened].cur);
+    if (rc != MDB_SUCCESS) {
+      err = sto__err_from_mdb(rc);
+      goto out_close;
+    }
+    err = src_first(&src[opened], chosen->key[opened], chosen->klen[opened], q);
+    if (err != CAIRN_OK) {
+      opened++;
+      goto out_close;
+    }
+  }
+  err = walk(&c, src, opened);
+out_close:
+  for (size_t i = 0; i < opened; i++) mdb_cursor_close(src[i].cur);
 out_end:
   sto__rtxn_end(env, c.txn);
+out_free:
+  cairn_arena_fini(&c.scratch);
+  free(src);
+  free(ks);
+  return err;
+}
+
+/* ---- index-only reads for stats ---- */
+
+/* Entries of the key under cur (positioned on it) in [since, until). */
+static cairn_err count_range(MDB_cursor *cur, MDB_val *k, int64_t since, int64_t until,
+                             uint64_t *out) {
+  *out = 0;
+  int rc;
+  if (since == INT64_MIN && until == INT64_MAX) {
+    size_t c = 0;
+    rc = mdb_cursor_count(cur, &c);
+    *out = c;
+    return sto__err_from_mdb(rc);
+  }
+  uint8_t bound[STO__IDX_DATA];
+  sto__idx_data(bound, since, 0);
+  MDB_val d = {STO__IDX_DATA, bound};
+  uint64_t n = 0;
+  for (rc = mdb_cursor_get(cur, k, &d, MDB_GET_BOTH_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, k, &d, MDB_NEXT_DUP)) {
+    if (d.mv_size != STO__IDX_DATA) return CAIRN_E_CORRUPT;
+    if (entry_time(&d) >= until) break;
+    n++;
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return sto__err_from_mdb(rc);
+  *out = n;
+  return CAIRN_OK;
+}
+
+cairn_err sto_index_counts(sto_env *env, sto_field f, int64_t since_ns, int64_t until_ns,
+                           sto_count_cb cb, void *ud, uint64_t *total) {
+  if (total) *total = 0;
+  if (!env || !cb || (unsigned)f >= STO_FIELD_COUNT_) return CAIRN_E_INVAL;
+  MDB_txn *txn;
+  cairn_err err = sto__rtxn_begin(env, &txn);
+  if (err != CAIRN_OK) return err;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, env->idx, &cur);
+  if (rc != MDB_SUCCESS) {
+    err = sto__err_from_mdb(rc);
+    goto out_end;
+  }
+  bool covers = true;
+  if (sto__fields[f].attr && (err = attr_idx_covers(env, txn, &covers)) != CAIRN_OK)
+    goto out_close;
+  if (!covers) {
+    uint64_t last = 0;
+    err = sto__meta_last_seq(env, txn, &last);
+    if (err == CAIRN_OK && last) err = CAIRN_E_NOTFOUND; /* an empty store has nothing to miss */
+    if (err != CAIRN_OK || last) goto out_close;
+  }
+  if (since_ns >= until_ns) goto out_close;
+  uint8_t tkey = STO__IDX_TIME;
+  MDB_val k = {1, &tkey}, d;
+  if (total) {
+    rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+    if (rc == MDB_SUCCESS)
+      err = count_range(cur, &k, since_ns, until_ns, total);
+    else if (rc != MDB_NOTFOUND)
+      err = sto__err_from_mdb(rc);
+    if (err != CAIRN_OK) goto out_close;
+  }
+  uint8_t kind = sto__fields[f].kind;
+  k.mv_size = 1;
+  k.mv_data = &kind;
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP)) {
+    if (k.mv_size < 1 || ((const uint8_t *)k.mv_data)[0] != kind) break;
+    uint64_t n = 0;
+    if ((err = count_range(cur, &k, since_ns, until_ns, &n)) != CAIRN_OK) goto out_close;
+    if (n && !cb((const uint8_t *)k.mv_data + 1, k.mv_size - 1, n, ud)) break;
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
+out_close:
+  mdb_cursor_close(cur);
+out_end:
+  sto__rtxn_end(env, txn);
+  return err;
+}
+
+cairn_err sto_times_scan(sto_env *env, int64_t since_ns, int64_t until_ns, sto_time_cb cb,
+                         void *ud) {
+  if (!env || !cb) return CAIRN_E_INVAL;
+  if (since_ns >= until_ns) return CAIRN_OK;
+  MDB_txn *txn;
+  cairn_err err = sto__rtxn_begin(env, &txn);
+  if (err != CAIRN_OK) return err;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, env->idx, &cur);
+  if (rc != MDB_SUCCESS) {
+    err = sto__err_from_mdb(rc);
+    goto out_end;
+  }
+  uint8_t tkey = STO__IDX_TIME, bound[STO__IDX_DATA];
+  sto__idx_data(bound, since_ns, 0);
+  MDB_val k = {1, &tkey}, d = {STO__IDX_DATA, bound};
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP)) {
+    if (d.mv_size != STO__IDX_DATA) {
+      err = CAIRN_E_CORRUPT;
+      break;
+    }
+    int64_t t = entry_time(&d);
+    if (t >= until_ns || !cb(t, ud)) break;
+  }
+  if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
+  mdb_cursor_close(cur);
+out_end:
+  sto__rtxn_end(env, txn);
   return err;
 }

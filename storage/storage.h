@@ -10,11 +10,21 @@
  *             key  kind(1) value                    (value cut at STO_INDEX_VALUE_MAX)
  *             dup  time(i64 BE, biased) seq(u64 BE) (so dups sort by time, then seq)
  *             kind = 't' time (empty value, every record), 'n' namespace,
- *             'p' pod, 'c' container, 'h' node, 's' source (value u32 BE).
+ *             'p' pod, 'c' container, 'h' node, 's' source (value u32 BE);
+ *             attrs of auditd records: 'k' key, 'a' auid, 'u' uid,
+ *             'y' syscall, 'r' record type, 'e' exe, 'x' success; of
+ *             Kubernetes audit records: 'U' user, 'v' verb, 'R' resource,
+ *             'B' subresource, 'C' code (see sto_field).
  *             Empty strings and source 0 are not indexed.
  *   dedupe  : instance_id 0x00 file_stream(u64 BE)  -> end_offset (u64 BE)
  *   cursors : name                                  -> u64 BE (e.g. "kafka")
- *   meta    : "last_seq" -> u64 BE, "version" -> u32 BE (1)
+ *   meta    : "last_seq" -> u64 BE, "version" -> u32 BE (2),
+ *             "attr_idx_from" -> u64 BE: first seq stored with attr index
+ *             entries (1 = every record has them)
+ *   chain   : position n (u64 BE, from 1)           -> first_seq(8) last_seq(8)
+ *             commit_ns(8, biased) hash(32): one link per committed write txn
+ *             that stored records (storage/chain.c, docs/SECURITY.md)
+ *   checkpoints : position n (u64 BE)               -> signed checkpoint of link n
  *
  * Caveats:
  *  - LMDB binds a write transaction to its thread: sto_wtxn_* calls must all
@@ -31,6 +41,11 @@
  *  - Index values longer than STO_INDEX_VALUE_MAX bytes are cut to that
  *    length, for put and query alike; queries still compare full values, so
  *    results are exact, only the scan gets wider.
+ *  - The hash chain is extended by sto_wtxn_commit, in the same LMDB txn as
+ *    the records: never write records behind storage's back (see the
+ *    "integrity" section at the end of this header).
+ *  - A writable open refuses a data dir writable by group or others
+ *    (CAIRN_E_PERM): run chmod 700 on it.
  */
 #ifndef CAIRN_STORAGE_STORAGE_H
 #define CAIRN_STORAGE_STORAGE_H
@@ -57,7 +72,9 @@ typedef struct sto_options {
 } sto_options;
 
 /* Open (creating dir and databases unless read_only) the store in dir; one
- * directory level is created (mode 0750), the parent must exist. opt may be
+ * directory level is created (mode 0700, LMDB files 0600), the parent must
+ * exist. A writable open fails with CAIRN_E_PERM when dir is writable by
+ * group or others (errbuf names the chmod to run). opt may be
  * NULL (defaults). On success *out is owned by the caller (sto_close).
  * read_only works while another process has the store open for writing; it
  * needs the store's lock.mdb to be writable.
@@ -105,8 +122,11 @@ CAIRN_MUST_CHECK cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_me
  * value inside t. CAIRN_E_INVAL, CAIRN_E_MAPFULL, CAIRN_E_STORAGE. */
 CAIRN_MUST_CHECK cairn_err sto_wtxn_cursor_set(sto_wtxn *t, const char *name, uint64_t value);
 
-/* Commit (fsync unless no_sync). The txn is gone afterwards, also on error.
- * CAIRN_E_MAPFULL, CAIRN_E_NOSPC, CAIRN_E_STORAGE. */
+/* Commit (fsync unless no_sync). When the txn stored records, the next hash
+ * chain link is appended first, inside the same txn. The txn is gone
+ * afterwards, also on error. CAIRN_E_MAPFULL (grow and retry the group),
+ * CAIRN_E_NOSPC, CAIRN_E_STORAGE, CAIRN_E_CORRUPT (the chain DB has a link
+ * past the head this env loaded: another writer?), CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err sto_wtxn_commit(sto_wtxn *t);
 
 /* Abort; NULL is fine. */
@@ -144,6 +164,63 @@ typedef bool (*sto_record_cb)(const Cairn__Record *rec, void *ud);
 CAIRN_MUST_CHECK cairn_err sto_scan_after(sto_env *env, uint64_t after_seq, size_t max,
                                           sto_record_cb cb, void *ud);
 
+/* Fields a query can filter on and stats can group by; every one has an
+ * index (idx kinds above). The audit fields are attrs of source audit
+ * records, the k8s fields attrs of source k8s-audit records
+ * (collector/parse_audit.c, collector/parse_k8s.c); numbers are compared as
+ * the decimal text the collector stored. Values never renumbered: append. */
+typedef enum sto_field {
+  STO_FIELD_NAMESPACE = 0, /* Record.kube_namespace */
+  STO_FIELD_POD,           /* Record.pod */
+  STO_FIELD_CONTAINER,     /* Record.container */
+  STO_FIELD_NODE,          /* Record.node */
+  STO_FIELD_AUDIT_KEY,     /* attr "key" (repeated) */
+  STO_FIELD_AUID,          /* attr "auid" */
+  STO_FIELD_UID,           /* attr "uid" */
+  STO_FIELD_SYSCALL,       /* attr "syscall" (number) */
+  STO_FIELD_TYPE,          /* attr "types": each comma-separated record type */
+  STO_FIELD_EXE,           /* attr "exe" */
+  STO_FIELD_SUCCESS,       /* attr "success": "yes" / "no" */
+  STO_FIELD_K8S_USER,      /* attr "user" (user.username) */
+  STO_FIELD_VERB,          /* attr "verb" */
+  STO_FIELD_RESOURCE,      /* attr "resource" */
+  STO_FIELD_SUBRESOURCE,   /* attr "subresource" */
+  STO_FIELD_CODE,          /* attr "code" (HTTP status) */
+  STO_FIELD_COUNT_
+} sto_field;
+
+/* Short name of f ("namespace", "key", "auid", ..., "code"), also the
+ * sto_query_stats.index name when f's index was walked. "" when out of range. */
+const char *sto_field_name(sto_field f);
+
+/* The i-th value (0-based) of field f in r: *v / *n point into r (borrowed
+ * for r's lifetime, not NUL-terminated). false when r has no i-th value
+ * (empty strings count as no value; audit fields exist only on source audit
+ * records, k8s fields only on source k8s-audit records). */
+bool sto_field_value(const Cairn__Record *r, sto_field f, size_t i, const uint8_t **v, size_t *n);
+
+typedef enum sto_match {
+  STO_MATCH_EXACT = 0, /* whole value equal (bytes) */
+  STO_MATCH_PREFIX,    /* value starts with the term */
+  STO_MATCH_GLOB,      /* fnmatch(3) pattern (no flags); its literal prefix
+                          (up to the first * ? [ or backslash) bounds the index range */
+} sto_match;
+
+typedef struct sto_term {
+  const char *value; /* NUL-terminated; borrowed */
+  sto_match match;
+} sto_term;
+
+/* A field matches when any term matches any of its values (OR). n == 0 = any. */
+typedef struct sto_terms {
+  const sto_term *v; /* n terms, borrowed */
+  size_t n;
+} sto_terms;
+
+/* Extra per-record predicate (e.g. a regex); true = keep. Runs after every
+ * other filter, inside the query's read txn: it must not call sto_*. */
+typedef bool (*sto_record_filter_fn)(const Cairn__Record *rec, void *ud);
+
 typedef struct sto_query {
   int64_t since_ns;      /* inclusive; INT64_MIN = open */
   int64_t until_ns;      /* exclusive; INT64_MAX = open */
@@ -155,6 +232,10 @@ typedef struct sto_query {
   const char *grep;      /* substring of message (bytes), NULL or "" = any */
   size_t limit;          /* 0 = no limit */
   bool newest_first;     /* order by time descending */
+  sto_terms terms[STO_FIELD_COUNT_]; /* per field, ANDed with the fields above */
+  int stream;            /* Cairn__LogStream, 0 = any */
+  sto_record_filter_fn filter; /* NULL = none; records it rejects are not counted */
+  void *filter_ud;
 } sto_query;
 
 typedef struct sto_query_stats {
@@ -162,19 +243,165 @@ typedef struct sto_query_stats {
                             "node" or "source"; static storage */
   uint64_t examined;     /* index entries looked at */
   uint64_t matched;      /* records handed to the callback */
+  uint64_t snapshot_seq; /* last seq of the snapshot the query read: records
+                            with a higher seq were not visible to it */
 } sto_query_stats;
 
 /* Run q in one read txn, choosing the most selective index among the equality
- * filters (pod > container > namespace > node > source > time), scanning its
- * [since, until) range in time order and checking the other filters on each
- * record. Order is (time, seq) ascending, or descending with newest_first.
+ * filters, scanning its [since, until) range in time order and checking the
+ * other filters on each record. With only the single-value fields (pod,
+ * container, kube_namespace, node, source) the choice is the fixed order
+ * pod > container > namespace > node > source > time. As soon as q->terms
+ * holds a term, every filter is a candidate and the one whose index holds the
+ * fewest entries wins (a field with several terms, or prefix/glob terms,
+ * walks the union of its index keys, merged in time order; a field whose
+ * terms expand to more than 64 keys, or a glob starting with a wildcard, is
+ * not a candidate). Attr indexes are candidates only in stores that indexed
+ * attrs from their first record on (meta "attr_idx_from" = 1); older stores
+ * answer the same, by checking attrs on each record.
+ * Order is (time, seq) ascending, or descending with newest_first.
  * st (may be NULL) gets what was done. Errors (cb may have been called for
  * earlier records): CAIRN_E_CORRUPT, CAIRN_E_STORAGE, CAIRN_E_NOMEM,
- * CAIRN_E_INVAL. */
+ * CAIRN_E_INVAL (also: a term with a NULL value). */
 CAIRN_MUST_CHECK cairn_err sto_query_run(sto_env *env, const sto_query *q, sto_record_cb cb,
                                          void *ud, sto_query_stats *st);
 
 /* Initialise q to match everything (open time range, no filters, no limit). */
 void sto_query_init(sto_query *q);
+
+/* Does r pass every filter of q (time range, fields, terms, stream, grep,
+ * q->filter)? limit and order are ignored. For following new records
+ * (sto_scan_after) with the filters of a query. */
+bool sto_query_match(const sto_query *q, const Cairn__Record *r);
+
+/* Per-value counts of field f's index over [since, until): cb gets each
+ * indexed value (bytes borrowed for the call, possibly cut at
+ * STO_INDEX_VALUE_MAX) and its number of records, in byte order of the
+ * values; *total (may be NULL) gets the number of records in the range (the
+ * time index). Reads only the index (no record is decoded): with an open
+ * range each count is O(1). A record with a repeated value (audit keys,
+ * record types) counts once per distinct value. The attr fields need an
+ * attr-indexed store: CAIRN_E_NOTFOUND otherwise (count from records
+ * instead). cb returns false to stop. CAIRN_E_INVAL, CAIRN_E_STORAGE. */
+typedef bool (*sto_count_cb)(const uint8_t *value, size_t n, uint64_t count, void *ud);
+CAIRN_MUST_CHECK cairn_err sto_index_counts(sto_env *env, sto_field f, int64_t since_ns,
+                                            int64_t until_ns, sto_count_cb cb, void *ud,
+                                            uint64_t *total);
+
+/* Event times of all records in [since, until), ascending, from the time
+ * index only (no record decoded): for histograms. cb returns false to stop.
+ * CAIRN_E_STORAGE, CAIRN_E_CORRUPT. */
+typedef bool (*sto_time_cb)(int64_t time_ns, void *ud);
+CAIRN_MUST_CHECK cairn_err sto_times_scan(sto_env *env, int64_t since_ns, int64_t until_ns,
+                                          sto_time_cb cb, void *ud);
+
+/* ---- integrity: hash chain and signed checkpoints (chain.c) ----
+ *
+ * Every committed write txn that stored records appends link n:
+ *   hash_n = SHA-256(hash_{n-1} || n || first_seq || last_seq || commit_ns
+ *                    || digest)
+ *   digest = SHA-256 over the txn's records in seq order, each as
+ *            seq (u64 BE) || length (u64 BE) || packed bytes as stored
+ * with hash_0 = 32 zero bytes and every integer big-endian (commit_ns as
+ * stored, biased). The aggregator signs checkpoints of the head with Ed25519;
+ * storage keeps them and checks them (sto_chain_verify), it never signs.
+ */
+
+#define STO_HASH_LEN 32u   /* SHA-256 */
+#define STO_PUBKEY_LEN 32u /* raw Ed25519 public key */
+#define STO_SIG_LEN 64u    /* Ed25519 signature */
+/* Bytes of the message a checkpoint signature covers (sto_checkpoint_message). */
+#define STO_CHECKPOINT_MSG_LEN (20u + 8u + STO_HASH_LEN + 8u + 8u)
+
+typedef struct sto_chain_head {
+  uint64_t position;           /* last link n; 0 = empty chain */
+  uint64_t first_seq;          /* first record seq covered by link 1 (0 = empty) */
+  uint64_t last_seq;           /* last record seq covered by link n */
+  int64_t commit_ns;           /* wall-clock commit time of link n */
+  uint8_t hash[STO_HASH_LEN];  /* hash_n (zeros when empty) */
+} sto_chain_head;
+
+/* The current head in one read txn (any thread). A store opened read-only
+ * that predates the chain gives an empty head. CAIRN_E_INVAL,
+ * CAIRN_E_CORRUPT (a malformed link), CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_chain_head_get(sto_env *env, sto_chain_head *out);
+
+typedef struct sto_checkpoint {
+  uint64_t position;               /* chain position n it signs (>= 1) */
+  uint64_t last_seq;               /* last seq covered by link n */
+  int64_t time_ns;                 /* when it was signed (wall clock) */
+  uint8_t head[STO_HASH_LEN];      /* hash_n */
+  uint8_t pubkey[STO_PUBKEY_LEN];  /* raw public key of the signer (informational:
+                                      a verifier trusts only its own copy) */
+  uint8_t sig[STO_SIG_LEN];        /* Ed25519 over sto_checkpoint_message */
+} sto_checkpoint;
+
+/* The exact bytes signed for cp: "cairn-checkpoint-v1" NUL, position,
+ * head, last_seq, time_ns (biased); integers u64 BE. out has room for
+ * STO_CHECKPOINT_MSG_LEN bytes; returns that length. */
+size_t sto_checkpoint_message(const sto_checkpoint *cp, uint8_t *out);
+
+/* Store cp (already signed) inside t, keyed by cp->position; an existing
+ * checkpoint at that position is replaced. CAIRN_E_INVAL (position 0),
+ * CAIRN_E_MAPFULL, CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_wtxn_checkpoint_put(sto_wtxn *t, const sto_checkpoint *cp);
+
+/* The checkpoint with the highest position; *found false when none.
+ * CAIRN_E_CORRUPT (malformed value), CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found);
+
+typedef enum sto_verify_status {
+  STO_VERIFY_OK = 0,
+  STO_VERIFY_PREDATES,      /* records but no chain: made before the chain existed */
+  STO_VERIFY_MODIFIED,      /* a record's bytes differ from what the link hashed */
+  STO_VERIFY_REMOVED,       /* a seq covered by a link is missing */
+  STO_VERIFY_INSERTED,      /* a record no link covers */
+  STO_VERIFY_REORDERED,     /* a record is stored under another record's seq */
+  STO_VERIFY_LINK_BROKEN,   /* a link is missing, malformed, not contiguous, or its hash altered */
+  STO_VERIFY_CHECKPOINT_MISMATCH, /* a checkpoint does not match the chain (rewritten or truncated) */
+  STO_VERIFY_BAD_SIGNATURE, /* a checkpoint signature does not verify with the given key */
+} sto_verify_status;
+
+/* Stable lower-case name of s ("modified", "bad-signature", ...). */
+const char *sto_verify_status_name(sto_verify_status s);
+
+typedef struct sto_verify_report {
+  sto_verify_status status;   /* OK or the FIRST problem in chain order */
+  uint64_t position;          /* chain position of the problem (0 = not at a link) */
+  uint64_t seq;               /* record seq of the problem (0 = none) */
+  uint64_t first_seq, last_seq; /* seq range of the link at position (0 = n/a) */
+  char detail[256];           /* one line: what exactly is wrong */
+  /* counts, valid also when status != OK (up to where the walk stopped) */
+  uint64_t links;             /* links checked */
+  uint64_t records;           /* records covered by checked links */
+  uint64_t prechain_records;  /* records older than link 1 (store upgraded from v1) */
+  uint64_t checkpoints;       /* checkpoints seen */
+  bool signatures_checked;    /* a public key was given */
+  uint64_t last_signed_position; /* highest checkpoint that verified (0 = none) */
+  uint64_t last_signed_seq;   /* its last_seq */
+  uint64_t chain_last_seq;    /* last seq covered by the chain */
+  uint8_t chain_head[STO_HASH_LEN]; /* hash of the last link checked (anchor it elsewhere) */
+  uint64_t unsigned_records;  /* records after the last verified checkpoint */
+} sto_verify_report;
+
+/* Progress during sto_chain_verify: records checked so far of about total.
+ * Called on the verifying thread every few thousand records; must not call
+ * into sto_*. */
+typedef void (*sto_verify_progress_cb)(uint64_t done, uint64_t total, void *ud);
+
+/* Walk the whole chain from link 1 in one read txn (a consistent snapshot):
+ * recompute every link from the records actually stored (each seq from the
+ * link's first to last must be present, no record may lie outside the chain)
+ * and compare with the stored links; check every checkpoint against the
+ * chain, and its signature against pubkey (STO_PUBKEY_LEN raw Ed25519 bytes;
+ * NULL = do not check signatures). The verdict goes to *out: STO_VERIFY_OK
+ * or the first problem in chain order. progress may be NULL.
+ * Returns CAIRN_OK whenever the walk produced a verdict (also a failed one);
+ * errors only when it could not run: CAIRN_E_INVAL, CAIRN_E_NOMEM,
+ * CAIRN_E_STORAGE (LMDB error). Holding one read txn for the whole walk
+ * keeps LMDB from reusing pages meanwhile: the writer's file may grow. */
+CAIRN_MUST_CHECK cairn_err sto_chain_verify(sto_env *env, const uint8_t *pubkey,
+                                            sto_verify_progress_cb progress, void *ud,
+                                            sto_verify_report *out);
 
 #endif

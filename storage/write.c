@@ -28,6 +28,7 @@ cairn_err sto_wtxn_begin(sto_env *env, sto_wtxn **out) {
   }
   t->seq = env->last_seq;
   t->dead = CAIRN_OK;
+  sto__chain_begin(t);
   env->wtxn_busy = true;
   *out = t;
   return CAIRN_OK;
@@ -47,6 +48,29 @@ static cairn_err put_idx(sto_wtxn *t, const uint8_t *key, size_t klen, const uin
   MDB_val k = {klen, (void *)key}, v = {STO__IDX_DATA, (void *)data};
   int rc = mdb_put(t->txn, t->env->idx, &k, &v, 0);
   return rc == MDB_SUCCESS ? CAIRN_OK : txn_fail(t, rc);
+}
+
+/* Index entries of the audit attrs of r (sto__fields), each distinct value
+ * of a field once (an event may repeat a key or a record type). */
+static cairn_err index_attrs(sto_wtxn *t, const Cairn__Record *r, const uint8_t *data) {
+  uint8_t key[STO__IDX_KEY_MAX];
+  for (int f = STO_FIELD_AUDIT_KEY; f < STO_FIELD_COUNT_; f++) {
+    if (sto__fields[f].source != (int)r->source) continue;
+    const uint8_t *v;
+    size_t n;
+    for (size_t i = 0; sto_field_value(r, (sto_field)f, i, &v, &n); i++) {
+      bool seen = false;
+      const uint8_t *pv;
+      size_t pn;
+      for (size_t j = 0; j < i && !seen; j++)
+        seen = sto_field_value(r, (sto_field)f, j, &pv, &pn) && pn == n && memcmp(pv, v, n) == 0;
+      if (seen) continue;
+      size_t klen = sto__idx_key_bytes(key, sto__fields[f].kind, v, n);
+      cairn_err err = put_idx(t, key, klen, data);
+      if (err != CAIRN_OK) return err;
+    }
+  }
+  return CAIRN_OK;
 }
 
 /* Index entries of one stored record (empty values are not indexed). */
@@ -74,6 +98,8 @@ static cairn_err index_record(sto_wtxn *t, const Cairn__Record *r) {
     klen = sto__idx_key_source(key, (uint32_t)r->source);
     if ((err = put_idx(t, key, klen, data)) != CAIRN_OK) return err;
   }
+  if (r->source == CAIRN__SOURCE__SOURCE_AUDIT || r->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT)
+    return index_attrs(t, r, data);
   return CAIRN_OK;
 }
 
@@ -138,7 +164,30 @@ static cairn_err store_record(sto_wtxn *t, Cairn__Record *r) {
     return t->dead;
   }
   if (rc != MDB_SUCCESS) return txn_fail(t, rc);
+  cairn_err cerr = sto__chain_add(t, r->seq, t->pack.ptr, t->pack.len);
+  if (cerr != CAIRN_OK) {
+    t->dead = cerr; /* stored but not hashed: the txn must not commit */
+    return cerr;
+  }
   return index_record(t, r);
+}
+
+/* Write meta attr_idx_from (the first seq stored with attr index entries)
+ * when the store has none yet: a store created by this code gets 1, one made
+ * before attr indexes gets the next seq, so the planner knows whether the
+ * attr indexes cover every record. One lookup per put call. */
+static cairn_err stamp_attr_idx(sto_wtxn *t) {
+  static const char name[] = STO__META_ATTR_IDX_FROM;
+  MDB_val k = {sizeof(name) - 1, (void *)name}, v;
+  int rc = mdb_get(t->txn, t->env->meta, &k, &v);
+  if (rc == MDB_SUCCESS) return CAIRN_OK;
+  if (rc != MDB_NOTFOUND) return txn_fail(t, rc);
+  uint8_t val[8];
+  sto__be64_put(val, t->seq + 1);
+  v.mv_size = 8;
+  v.mv_data = val;
+  rc = mdb_put(t->txn, t->env->meta, &k, &v, 0);
+  return rc == MDB_SUCCESS ? CAIRN_OK : txn_fail(t, rc);
 }
 
 cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
@@ -155,10 +204,11 @@ cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
   char *inst = (char *)instance;
   char *node = (meta->node && meta->node[0]) ? (char *)meta->node : NULL;
 
+  cairn_err err = stamp_attr_idx(t);
+  if (err != CAIRN_OK) goto out_kill_txn;
   hwm_cache cache = {0};
   uint32_t n_stored = 0, n_dups = 0;
   uint64_t seq0 = t->seq;
-  cairn_err err = CAIRN_OK;
   for (size_t i = 0; i < n; i++) {
     Cairn__Record *r = recs[i];
     if (r->file_stream != 0) {
@@ -228,8 +278,16 @@ cairn_err sto_wtxn_commit(sto_wtxn *t) {
     sto_wtxn_abort(t);
     return err;
   }
+  cairn_err cerr = sto__chain_link_put(t); /* the link rides in the same txn */
+  if (cerr != CAIRN_OK) {
+    sto_wtxn_abort(t);
+    return cerr;
+  }
   int rc = mdb_txn_commit(t->txn);
-  if (rc == MDB_SUCCESS) t->env->last_seq = t->seq;
+  if (rc == MDB_SUCCESS) {
+    t->env->last_seq = t->seq;
+    sto__chain_committed(t);
+  }
   wtxn_release(t);
   return sto__err_from_mdb(rc);
 }

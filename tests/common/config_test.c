@@ -18,6 +18,7 @@ typedef struct tcfg {
   int64_t delay;
   bool nosync;
   char *secret;
+  cairn_str_list props;
 } tcfg;
 
 static const cairn_opt tbl[] = {
@@ -28,6 +29,7 @@ static const cairn_opt tbl[] = {
     {"batch-max-delay", "batch.max_delay", CAIRN_OPT_DURATION, offsetof(tcfg, delay), "200ms", false, false, "d"},
     {"no-sync", "storage.no_sync", CAIRN_OPT_BOOL, offsetof(tcfg, nosync), "false", false, false, "b"},
     {"kafka-password", "kafka.password", CAIRN_OPT_STR, offsetof(tcfg, secret), NULL, false, true, "pw"},
+    {"kafka-property", "kafka.properties", CAIRN_OPT_LIST, offsetof(tcfg, props), NULL, false, false, "k=v"},
 };
 #define NTBL (sizeof(tbl) / sizeof(tbl[0]))
 
@@ -190,8 +192,9 @@ static void print_masks_secrets(void **state) {
   (void)state;
   tcfg c;
   char err[256];
-  char *argv[] = {"prog", "--kafka-password", "hunter2"};
-  assert_int_equal(load(&c, 3, argv, err, sizeof(err)), CAIRN_OK);
+  char *argv[] = {"prog", "--kafka-password", "hunter2", "--kafka-property",
+                  "sasl.password=swordfish", "--kafka-property", "security.protocol=SASL_SSL"};
+  assert_int_equal(load(&c, 7, argv, err, sizeof(err)), CAIRN_OK);
   char *out = NULL;
   size_t outlen = 0;
   FILE *f = open_memstream(&out, &outlen);
@@ -200,6 +203,9 @@ static void print_masks_secrets(void **state) {
   assert_null(strstr(out, "hunter2"));
   assert_non_null(strstr(out, "kafka.password: \"***\""));
   assert_non_null(strstr(out, "memory_budget: 16777216"));
+  assert_null(strstr(out, "swordfish"));
+  assert_non_null(strstr(out, "\"sasl.password=***\""));
+  assert_non_null(strstr(out, "\"security.protocol=SASL_SSL\""));
   free(out);
   cairn_config_free(tbl, NTBL, &c);
 }

@@ -106,3 +106,19 @@ assert_exactly_once() {
   [ "$uniq" -eq "$n" ] || fail "only $uniq distinct lines stored, want $n"
   [ "$got" -eq "$n" ] || fail "stored $got records, want $n"
 }
+
+# restart_aggregator PORT [extra flags...]: start the aggregator again on the
+# same data dir and 127.0.0.1:PORT (collectors reconnect to the address they
+# know); the previous run's log is kept as $T/aggregator-prev-N.txt.
+restart_aggregator() {
+  local port=$1 n=1
+  shift
+  while [ -e "$T/aggregator-prev-$n.txt" ]; do n=$((n + 1)); done
+  [ -f "$T/aggregator.log" ] && cp "$T/aggregator.log" "$T/aggregator-prev-$n.txt"
+  rm -f "$T/agg.addr"
+  start aggregator "$B/cairn-aggregator" --data "$T/data" --listen "127.0.0.1:$port" \
+    --port-file "$T/agg.addr" --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --tls-ca "$T/pki/ca.pem" --no-sync "$@"
+  wait_for 30 "aggregator to listen again on port $port" test -s "$T/agg.addr"
+  [ "$(cat "$T/agg.addr")" = "127.0.0.1:$port" ] || fail "aggregator listens on $(cat "$T/agg.addr"), not port $port"
+}
