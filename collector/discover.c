@@ -302,8 +302,10 @@ static void open_hit(col_collector *c, const col_scan_hit *h, col_open_kind kind
   f->scan_gen = c->scan_gen;
 }
 
-/* An untracked rotated name: resume, probe, or leave it alone. */
-static void rotated_hit(col_collector *c, const col_scan_hit *h, col_known *k, int64_t now) {
+/* An untracked rotated name: resume, probe, or leave it alone. Returns true
+ * when it is left alone as history: present at the first scan without a
+ * checkpoint (counted in the first scan's summary). */
+static bool rotated_hit(col_collector *c, const col_scan_hit *h, col_known *k, int64_t now) {
   if (k) {
     if (k->state == COL_KNOWN_DEFERRED && now - k->since_ns >= COL_DEFER_TTL_NS) {
       k->state = COL_KNOWN_IGNORED; /* a copy of a file that was never truncated */
@@ -317,16 +319,18 @@ static void rotated_hit(col_collector *c, const col_scan_hit *h, col_known *k, i
     } else if (k->state == COL_KNOWN_FAILED && now - k->since_ns >= COL_RETRY_NS) {
       open_hit(c, h, COL_OPEN_RESUME);
     }
-    return;
+    return false;
   }
   const col_ckpt_entry *e = col__ckpt_get(c->ck, h->dev, h->ino);
   if (e && e->offset < h->size) {
     open_hit(c, h, COL_OPEN_RESUME); /* e.g. rotated while the collector was down */
   } else if (e || !c->scanned_once) {
     col__known_set(c, h->dev, h->ino, h->size, COL_KNOWN_IGNORED); /* read, or older than us */
+    return !e;
   } else {
     open_hit(c, h, COL_OPEN_PROBE);
   }
+  return false;
 }
 
 static void warn_bad(col_collector *c, const col_badpath *b, uint64_t gen) {
@@ -431,6 +435,8 @@ static void scan_after(uv_work_t *req, int status) {
   if (j->err[0]) cairn_log_warn("collector", "%s", j->err);
   uint64_t gen = ++c->scan_gen;
   int64_t now = cairn_time_mono_ns();
+  size_t history = 0;          /* rotated files left alone by the first scan */
+  const char *history_eg = ""; /* one of them, for the log */
   for (size_t i = 0; i < j->n_hits; i++) {
     col_scan_hit *h = &j->hits[i];
     col_file *f = find_file(c, h->dev, h->ino);
@@ -444,7 +450,7 @@ static void scan_after(uv_work_t *req, int status) {
     col_known *k = known_find(c, h->dev, h->ino);
     if (k) k->scan_gen = gen;
     if (h->rotated) {
-      rotated_hit(c, h, k, now);
+      if (rotated_hit(c, h, k, now) && history++ == 0) history_eg = h->path;
     } else if (!k || k->state != COL_KNOWN_FAILED || now - k->since_ns >= COL_RETRY_NS) {
       open_hit(c, h, c->scanned_once ? COL_OPEN_LIVE : COL_OPEN_INITIAL);
     }
@@ -472,6 +478,17 @@ static void scan_after(uv_work_t *req, int status) {
   if (dropped) {
     cairn_log_info("collector", "forgot %zu checkpoints of files no scan has seen for %llds",
                    dropped, (long long)(COL_CKPT_GC_NS / 1000000000LL));
+  }
+  if (!c->scanned_once) {
+    /* the point from which every write and rotation is seen (tests wait for it) */
+    if (history) {
+      cairn_log_info("collector", "first scan done: following %zu files; %zu rotated files that "
+                     "were there before the start and have no checkpoint are left alone (e.g. "
+                     "%s): lines written to them before this point are not read", c->n_files,
+                     history, history_eg);
+    } else {
+      cairn_log_info("collector", "first scan done: following %zu files", c->n_files);
+    }
   }
   c->scanned_once = true;
   scan_job_free(j);
