@@ -133,7 +133,7 @@ static cairn_err config_copy(agg_config *dst, const agg_config *src) {
                    &dst->tls_key,       &dst->tls_ca,       &dst->kafka_brokers,
                    &dst->kafka_topic,   &dst->query_listen, &dst->metrics_listen,
                    &dst->port_file,     &dst->metrics_port_file, &dst->log_level,
-                   &dst->log_format,    &dst->signing_key};
+                   &dst->log_format,    &dst->signing_key, &dst->tls_min_version};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
     if (*strs[i]) {
       *strs[i] = strdup(*strs[i]);
@@ -168,6 +168,8 @@ static void shutdown_finish(agg *a) {
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     a->signals_open = false;
   }
+  close_if_open((uv_handle_t *)&a->sighup, &a->sighup_open);
+  agg__server_timers_close(a);
   pthread_mutex_lock(&a->writer.done_mu);
   bool was_open = a->writer.async_open;
   a->writer.async_open = false; /* the writer stops signalling from now on */
@@ -209,6 +211,12 @@ static void shutdown_begin(agg *a, const char *why) {
 
 static void on_stop_async(uv_async_t *h) { shutdown_begin(h->data, "stop requested"); }
 
+static void on_sighup(uv_signal_t *s, int signum) {
+  (void)signum;
+  agg *a = s->data;
+  if (!a->shutting_down) agg__server_tls_reload(a);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   shutdown_begin(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
@@ -232,6 +240,11 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
   if (!a->cfg.shutdown_timeout_ns) a->cfg.shutdown_timeout_ns = 10LL * 1000000000LL;
   if (!a->cfg.group_commit) a->cfg.group_commit = 64;
   if (!a->cfg.sign_interval_ns) a->cfg.sign_interval_ns = 10LL * 1000000000LL;
+  if (!a->cfg.handshake_timeout_ns)
+    a->cfg.handshake_timeout_ns = (int64_t)PB_CONN_HANDSHAKE_TIMEOUT_MS * 1000000LL;
+  if (!a->cfg.idle_timeout_ns) a->cfg.idle_timeout_ns = 300LL * 1000000000LL;
+  if (!a->cfg.max_conns_per_ip) a->cfg.max_conns_per_ip = 64;
+  if (!a->cfg.max_conns) a->cfg.max_conns = 4096;
   pb_limits_default(&a->limits);
   if (cfg->max_frame) a->limits.max_frame = (uint32_t)cfg->max_frame;
   if (cfg->max_batch_bytes) a->limits.max_raw = cfg->max_batch_bytes;
@@ -250,11 +263,13 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
   }
   e = agg__signer_open(&a->cfg, a->env, &a->signer, errbuf, errlen);
   if (e != CAIRN_OK) goto out_free;
-  pb_tls_config tc = {a->cfg.tls_cert, a->cfg.tls_key, a->cfg.tls_ca, true};
+  pb_tls_config tc;
+  agg__tls_config(a, &tc);
   char terr[512] = "";
   e = pb_tls_ctx_new(&tc, &a->tls, terr, sizeof(terr));
   if (e != CAIRN_OK) {
-    snprintf(errbuf, errlen, "--tls-cert/--tls-key/--tls-ca: %s", terr);
+    snprintf(errbuf, errlen, "%s: %s",
+             e == CAIRN_E_PERM ? "--tls-key" : "--tls-cert/--tls-key/--tls-ca", terr);
     if (e != CAIRN_E_NOMEM) e = CAIRN_E_CONFIG;
     goto out_free;
   }
@@ -286,7 +301,13 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
     a->signals_open = true;
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    uv_signal_init(&a->loop, &a->sighup);
+    a->sighup.data = a;
+    a->sighup_open = true;
+    uv_signal_start(&a->sighup, on_sighup, SIGHUP);
   }
+  e = agg__server_timers_open(a);
+  if (e != CAIRN_OK) goto out_free;
   e = agg__server_listen(a, errbuf, errlen);
   if (e != CAIRN_OK) goto out_free;
   if (a->cfg.metrics_listen && *a->cfg.metrics_listen) {
@@ -324,6 +345,12 @@ cairn_err agg_run(agg *a) {
                  a->listen_addr, a->cfg.data_dir, st.records, st.last_seq,
                  a->metrics_addr[0] ? "; metrics on http://" : "", a->metrics_addr);
   if (!a->kafka) cairn_log_info(AGG_COMP, "kafka forwarding is off (no --kafka-brokers)");
+  char cert[300];
+  pb_tls_ctx_describe(a->tls, cert, sizeof(cert));
+  cairn_log_info(AGG_COMP, "TLS certificate: %s (SIGHUP reloads it)", cert);
+  if (a->cfg.tls_min_version && strcmp(a->cfg.tls_min_version, "1.2") == 0)
+    cairn_log_warn(AGG_COMP, "--tls-min-version 1.2: collectors may connect with TLS 1.2 "
+                   "(ECDHE+AEAD suites only); remove it once every collector speaks TLS 1.3");
   cairn_err e = agg__writer_start(a);
   if (e == CAIRN_OK && a->kafka) e = agg__kafka_start(a->kafka);
   if (e != CAIRN_OK) {

@@ -55,7 +55,13 @@ typedef struct agg_config {
   int64_t shutdown_timeout_ns; /* bound on draining + Kafka flush at shutdown */
   char *signing_key;       /* PEM Ed25519 key for checkpoints; NULL = DATA/signing.key */
   int64_t sign_interval_ns; /* checkpoint when the chain advanced, this often (default 10s) */
-  bool handle_signals;     /* not an option: main sets it; SIGINT/SIGTERM stop agg_run */
+  char *tls_min_version;   /* "1.3" (default) or "1.2" (opt-in, warned at start) */
+  int64_t handshake_timeout_ns; /* TCP accept to finished TLS handshake (default 10s) */
+  int64_t idle_timeout_ns; /* close a session with no frame and nothing in flight this long (5m) */
+  uint64_t max_conns_per_ip; /* open connections from one address (default 64) */
+  uint64_t max_conns;      /* open connections in total (default 4096) */
+  bool handle_signals;     /* not an option: main sets it; SIGINT/SIGTERM stop agg_run,
+                              SIGHUP reloads the TLS certificate, key and CA */
 } agg_config;
 
 /* ---- configuration (config.c) ---- */

@@ -21,6 +21,16 @@ static const cairn_opt agg_opts[] = {
     OPT("tls-key", "tls.key", CAIRN_OPT_STR, tls_key, NULL, true, "PEM server private key"),
     OPT("tls-ca", "tls.ca", CAIRN_OPT_STR, tls_ca, NULL, true,
         "PEM CA that signs collector certificates"),
+    OPT("tls-min-version", "tls.min_version", CAIRN_OPT_STR, tls_min_version, "1.3", false,
+        "1.3, or 1.2 to also accept TLS 1.2 collectors (explicit opt-in, warned at start)"),
+    OPT("handshake-timeout", "limits.handshake_timeout", CAIRN_OPT_DURATION, handshake_timeout_ns,
+        "10s", false, "close a connection whose TLS handshake is not done this long after accept"),
+    OPT("idle-timeout", "limits.idle_timeout", CAIRN_OPT_DURATION, idle_timeout_ns, "5m", false,
+        "close a session that sent no frame for this long while none of its batches was pending"),
+    OPT("max-conns-per-ip", "limits.max_conns_per_ip", CAIRN_OPT_U64, max_conns_per_ip, "64",
+        false, "open connections accepted from one client address; more are closed at once"),
+    OPT("max-conns", "limits.max_conns", CAIRN_OPT_U64, max_conns, "4096", false,
+        "open connections accepted in total; more are closed at once"),
     OPT("kafka-brokers", "kafka.brokers", CAIRN_OPT_STR, kafka_brokers, NULL, false,
         "HOST:PORT,... bootstrap brokers; forwarding is off without it"),
     OPT("kafka-topic", "kafka.topic", CAIRN_OPT_STR, kafka_topic, "cairn-records", false,
@@ -118,6 +128,25 @@ cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen
   if (cfg->map_size && cfg->max_map_size && cfg->map_size > cfg->max_map_size) {
     snprintf(errbuf, errlen, "--map-size (%llu) is larger than --max-map-size (%llu)",
              (unsigned long long)cfg->map_size, (unsigned long long)cfg->max_map_size);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->tls_min_version && strcmp(cfg->tls_min_version, "1.3") != 0 &&
+      strcmp(cfg->tls_min_version, "1.2") != 0) {
+    snprintf(errbuf, errlen, "--tls-min-version: '%s' is not 1.3 or 1.2", cfg->tls_min_version);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->handshake_timeout_ns < 0 ||
+      (cfg->handshake_timeout_ns && cfg->handshake_timeout_ns < 100000000LL) ||
+      cfg->handshake_timeout_ns > 3600LL * 1000000000LL) {
+    snprintf(errbuf, errlen, "--handshake-timeout: must be between 100ms and 1h (e.g. 10s)");
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->idle_timeout_ns < 0 || (cfg->idle_timeout_ns && cfg->idle_timeout_ns < 100000000LL)) {
+    snprintf(errbuf, errlen, "--idle-timeout: must be at least 100ms (e.g. 5m)");
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->max_conns_per_ip > 1000000 || cfg->max_conns > 1000000) {
+    snprintf(errbuf, errlen, "--max-conns / --max-conns-per-ip: at most 1000000");
     return CAIRN_E_CONFIG;
   }
   if (cfg->sign_interval_ns < 0) {

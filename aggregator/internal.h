@@ -82,6 +82,8 @@ typedef struct agg_conn {
   uint64_t inflight_bytes; /* their payload bytes (loop only) */
   bool paused;            /* reads stopped for backpressure */
   bool counted;           /* counted in metrics.sessions */
+  bool refused;           /* closed at accept by a connection limit (logged there, rate-limited) */
+  int64_t last_rx_ns;     /* monotonic: accept, then the last frame received (idle timeout) */
   struct agg_conn *prev, *next; /* agg's list of connections (loop only) */
 } agg_conn;
 
@@ -183,6 +185,13 @@ struct agg {
   bool finishing;          /* loop only: handles are being closed */
   cairn_arena frame_arena; /* loop only: envelope decode, reset per frame */
   agg_conn *conns;         /* loop only: open connections */
+  uint64_t n_conns;        /* loop only: entries of conns (the --max-conns count) */
+  uv_timer_t idle_timer;   /* sweeps conns for --idle-timeout */
+  bool idle_timer_open;
+  uv_signal_t sighup;      /* reloads TLS files (handle_signals only) */
+  bool sighup_open;
+  bool reloading;          /* loop only: a TLS load runs on the thread pool */
+  bool reload_again;       /* loop only: SIGHUP arrived during it: load once more */
   cairn_log_limiter log_limit; /* loop only: repeated per-peer errors (zeroed = 10 s) */
   agg_writer writer;
   agg_metrics m;
@@ -200,6 +209,16 @@ void agg__server_quiesce(agg *a);
 uint64_t agg__server_inflight(const agg *a);
 /* Shutdown step 2: close every session. */
 void agg__server_close_all(agg *a, const char *reason);
+/* Start the --idle-timeout sweep timer (agg_new). CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg__server_timers_open(agg *a);
+/* Close it (shutdown; idempotent). */
+void agg__server_timers_close(agg *a);
+/* SIGHUP: build a new TLS context from the configured files off the loop and
+ * use it for new connections; established sessions keep theirs. A bad file
+ * keeps the current context and logs why. */
+void agg__server_tls_reload(agg *a);
+/* The pb_tls_config of a->cfg (strings borrowed from a->cfg). */
+void agg__tls_config(const agg *a, pb_tls_config *out);
 
 /* ---- writer.c ---- */
 

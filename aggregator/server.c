@@ -13,6 +13,7 @@
 
 #include "aggregator/internal.h"
 #include "common/log.h"
+#include "common/timeparse.h"
 
 #define AGG_INSTANCE_ID_MAX 64u
 
@@ -212,6 +213,7 @@ static cairn_err on_frame(pb_conn *pc, const uint8_t *body, size_t len, void *ud
   agg_conn *c = ud;
   agg *a = c->a;
   if (c->state == AGG_CONN_CLOSING) return CAIRN_OK; /* ignore what arrives after close */
+  c->last_rx_ns = cairn_time_mono_ns();
   cairn_arena_reset(&a->frame_arena);
   Cairn__Envelope *env = NULL;
   cairn_err e = pb_envelope_decode(body, len, &a->frame_arena, &env);
@@ -243,7 +245,9 @@ static cairn_err on_frame(pb_conn *pc, const uint8_t *body, size_t len, void *ud
 static void on_close(pb_conn *pc, cairn_err why, const char *reason, void *ud) {
   agg_conn *c = ud;
   agg *a = c->a;
-  if (c->state == AGG_CONN_HANDSHAKE) {
+  if (c->refused) {
+    /* logged (rate-limited) when it was refused */
+  } else if (c->state == AGG_CONN_HANDSHAKE) {
     const char *r = reason && *reason ? reason : cairn_err_str(why);
     /* one line per client host per 10 s: a retrying misconfigured collector
      * or a port scanner must not flood the log */
@@ -276,6 +280,7 @@ static void on_close(pb_conn *pc, cairn_err why, const char *reason, void *ud) {
   else a->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
+  a->n_conns--;
   agg__conn_unref(c);
   agg__shutdown_check(a);
 }
@@ -286,6 +291,41 @@ static const pb_conn_cbs conn_cbs = {
     .on_close = on_close,
     .on_drain = NULL,
 };
+
+/* Length of the address part of "HOST:PORT" / "[v6]:PORT". */
+static size_t peer_host_len(const char *peer) {
+  const char *colon = strrchr(peer, ':');
+  return colon ? (size_t)(colon - peer) : strlen(peer);
+}
+
+/* Open connections whose peer address equals that of peer (a linear scan:
+ * it runs once per accept over at most --max-conns entries). */
+static uint64_t conns_from_host(const agg *a, const char *peer) {
+  size_t hl = peer_host_len(peer);
+  uint64_t n = 0;
+  for (const agg_conn *c = a->conns; c; c = c->next)
+    if (c->pc && peer_host_len(c->peer) == hl && memcmp(c->peer, peer, hl) == 0) n++;
+  return n;
+}
+
+/* Close a connection at accept because a limit is reached, before any TLS
+ * byte is exchanged. One log line per client address per 10 s: a flood of
+ * connections must not flood the log too. */
+static void conn_refuse(agg_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_refuse(agg_conn *c, const char *fmt, ...) {
+  char why[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof(why), fmt, ap);
+  va_end(ap);
+  char key[96];
+  snprintf(key, sizeof(key), "refuse %.*s", (int)peer_host_len(c->peer), c->peer);
+  cairn_log_limited(&c->a->log_limit, key, CAIRN_LOG_WARN, AGG_COMP,
+                    "connection from %s refused: %s; raise the limit if this client is legitimate",
+                    c->peer, why);
+  c->refused = true;
+  conn_close(c, CAIRN_E_LIMIT, "connection refused: %s", why);
+}
 
 static void on_connection(uv_stream_t *server, int status) {
   agg *a = server->data;
@@ -309,11 +349,24 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   snprintf(c->peer, sizeof(c->peer), "%s", pb_conn_peer(c->pc));
+  c->last_rx_ns = cairn_time_mono_ns();
+  /* counted before joining the list: the new one is not in it yet */
+  uint64_t same_host = conns_from_host(a, c->peer);
   c->next = a->conns;
   if (a->conns) a->conns->prev = c;
   a->conns = c;
-  cairn_log_info(AGG_COMP, "accepted connection from %s", c->peer);
-  if (a->shutting_down) conn_close(c, CAIRN_OK, "aggregator is shutting down");
+  a->n_conns++;
+  if (a->shutting_down) {
+    conn_close(c, CAIRN_OK, "aggregator is shutting down");
+  } else if (a->n_conns > a->cfg.max_conns) {
+    conn_refuse(c, "%llu connections are open (--max-conns %llu)",
+                (unsigned long long)(a->n_conns - 1), (unsigned long long)a->cfg.max_conns);
+  } else if (same_host >= a->cfg.max_conns_per_ip) {
+    conn_refuse(c, "%llu connections from this address are open (--max-conns-per-ip %llu)",
+                (unsigned long long)same_host, (unsigned long long)a->cfg.max_conns_per_ip);
+  } else {
+    cairn_log_info(AGG_COMP, "accepted connection from %s", c->peer);
+  }
 }
 
 cairn_err agg__server_listen(agg *a, char *errbuf, size_t errlen) {
@@ -398,4 +451,111 @@ void agg__server_close_all(agg *a, const char *reason) {
     conn_close(c, CAIRN_OK, "%s", reason);
     c = next;
   }
+}
+
+/* ---- idle sweep ---- */
+
+/* "5m", "1s", "250ms": a duration for log lines. */
+static void duration_format(int64_t ns, char *out, size_t cap) {
+  long long ms = (long long)(ns / 1000000);
+  if (ms && ms % 60000 == 0) snprintf(out, cap, "%lldm", ms / 60000);
+  else if (ms && ms % 1000 == 0) snprintf(out, cap, "%llds", ms / 1000);
+  else snprintf(out, cap, "%lldms", ms);
+}
+
+/* Close sessions that sent no frame for --idle-timeout while none of their
+ * batches was pending (a paused reader is our backpressure, not idleness).
+ * Handshakes have their own deadline in proto/tls. */
+static void on_idle_sweep(uv_timer_t *t) {
+  agg *a = t->data;
+  int64_t now = cairn_time_mono_ns();
+  agg_conn *c = a->conns;
+  while (c) {
+    agg_conn *next = c->next; /* on_close runs later, never inside conn_close */
+    if (c->pc && (c->state == AGG_CONN_HELLO || c->state == AGG_CONN_READY) && c->inflight == 0 &&
+        !c->paused && now - c->last_rx_ns >= a->cfg.idle_timeout_ns) {
+      char d[32];
+      duration_format(a->cfg.idle_timeout_ns, d, sizeof(d));
+      if (c->state == AGG_CONN_READY)
+        /* a quiet collector: normal, it reconnects when it has data */
+        conn_close(c, CAIRN_OK, "idle: no frame received for %s (--idle-timeout)", d);
+      else
+        conn_close(c, CAIRN_E_TIMEOUT, "CAIRN_E_TIMEOUT: no Hello within %s after the TLS "
+                   "handshake (--idle-timeout)", d);
+    }
+    c = next;
+  }
+}
+
+cairn_err agg__server_timers_open(agg *a) {
+  if (uv_timer_init(&a->loop, &a->idle_timer) != 0) return CAIRN_E_NOMEM;
+  a->idle_timer_open = true;
+  a->idle_timer.data = a;
+  /* an eighth of the timeout: sessions close within 12.5% of it */
+  uint64_t every = (uint64_t)(a->cfg.idle_timeout_ns / 8 / 1000000);
+  if (every < 20) every = 20;
+  if (every > 5000) every = 5000;
+  uv_timer_start(&a->idle_timer, on_idle_sweep, every, every);
+  return CAIRN_OK;
+}
+
+void agg__server_timers_close(agg *a) {
+  if (!a->idle_timer_open) return;
+  uv_close((uv_handle_t *)&a->idle_timer, NULL);
+  a->idle_timer_open = false;
+}
+
+/* ---- certificate reload ---- */
+
+void agg__tls_config(const agg *a, pb_tls_config *out) {
+  memset(out, 0, sizeof(*out));
+  out->cert_file = a->cfg.tls_cert;
+  out->key_file = a->cfg.tls_key;
+  out->ca_file = a->cfg.tls_ca;
+  out->server = true;
+  out->min_version =
+      a->cfg.tls_min_version && strcmp(a->cfg.tls_min_version, "1.2") == 0 ? PB_TLS_1_2 : PB_TLS_1_3;
+  out->handshake_timeout_ms = (uint32_t)(a->cfg.handshake_timeout_ns / 1000000);
+}
+
+static void on_tls_loaded(pb_tls_ctx *fresh, cairn_err e, const char *err, void *ud) {
+  agg *a = ud;
+  a->reloading = false;
+  if (e != CAIRN_OK) {
+    cairn_log_error(AGG_COMP, "SIGHUP: TLS reload failed, new connections keep the current "
+                    "certificate: %s (%s); fix the files and send SIGHUP again", err,
+                    cairn_err_name(e));
+  } else {
+    char was[300], now[300];
+    pb_tls_ctx_describe(a->tls, was, sizeof(was));
+    pb_tls_ctx_describe(fresh, now, sizeof(now));
+    /* open sessions hold their own reference to the old OpenSSL context */
+    pb_tls_ctx_free(a->tls);
+    a->tls = fresh;
+    cairn_log_info(AGG_COMP, "SIGHUP: TLS certificate, key and CA reloaded for new connections "
+                   "(%llu open connections keep the previous one): %s (was: %s)",
+                   (unsigned long long)a->n_conns, now, was);
+  }
+  if (a->reload_again && !a->shutting_down) {
+    a->reload_again = false;
+    agg__server_tls_reload(a);
+  }
+}
+
+void agg__server_tls_reload(agg *a) {
+  if (a->reloading) {
+    a->reload_again = true;
+    return;
+  }
+  pb_tls_config tc;
+  agg__tls_config(a, &tc);
+  cairn_err e = pb_tls_ctx_load_async(&a->loop, &tc, on_tls_loaded, a);
+  if (e != CAIRN_OK) {
+    cairn_log_error(AGG_COMP, "SIGHUP: cannot start the TLS reload: %s; keeping the current "
+                    "certificate", cairn_err_str(e));
+    return;
+  }
+  a->reloading = true;
+  cairn_log_info(AGG_COMP, "SIGHUP: reloading --tls-cert %s, --tls-key %s, --tls-ca %s",
+                 a->cfg.tls_cert, a->cfg.tls_key, a->cfg.tls_ca);
 }

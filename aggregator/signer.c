@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "aggregator/internal.h"
+#include "common/fsperm.h"
 #include "common/log.h"
 #include "common/timeparse.h"
 
@@ -79,28 +80,13 @@ static cairn_err pem_file_write(const char *path, EVP_PKEY *key, bool private_ke
   return CAIRN_OK;
 }
 
-/* Load an existing key file, refusing one others can read or write. */
+/* Load an existing key file, refusing one others can read or write
+ * (common/fsperm.h). */
 static cairn_err key_load(const char *path, const char *opt, EVP_PKEY **out, char *errbuf,
                           size_t errlen) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(errbuf, errlen, "%s %s: cannot open: %s", opt, path, strerror(errno));
-    return CAIRN_E_CONFIG;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    snprintf(errbuf, errlen, "%s %s: not a regular file", opt, path);
-    close(fd);
-    return CAIRN_E_CONFIG;
-  }
-  if (st.st_mode & 077) {
-    snprintf(errbuf, errlen,
-             "%s %s: the private key is accessible by group or others (mode %04o): run "
-             "chmod 600 %s",
-             opt, path, (unsigned)(st.st_mode & 07777), path);
-    close(fd);
-    return CAIRN_E_PERM;
-  }
+  int fd = -1;
+  cairn_err pe = cairn_private_file_open(path, opt, &fd, errbuf, errlen);
+  if (pe != CAIRN_OK) return pe;
   FILE *f = fdopen(fd, "r");
   if (!f) {
     close(fd);

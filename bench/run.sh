@@ -104,7 +104,8 @@ cmake --build "$B" -j2 --target cairn-collector cairn-aggregator cairn-query gen
 bash "$S/tests/tools/gen-certs.sh" "$T/pki" >/dev/null
 mkdir -p "$T/in" "$T/parse" "$T/cg"
 "$B/gen-cri" --dir "$T/in" --files 1 --lines "$N"
-IN=$(ls "$T"/in/*.log)
+INS=("$T"/in/*.log)
+IN=${INS[0]}
 INBYTES=$(fsize "$IN")
 "$B/gen-cri" --dir "$T/parse" --files 1 --lines "$NPARSE" --seed 2
 "$B/gen-docker" --dir "$T/parse" --files 1 --lines "$NPARSE" --seed 2
@@ -128,12 +129,14 @@ parse_one() { # key format file [extra]
   cat "$T/pa.$key" >>"$OUT"
 }
 log "== a: parser throughput (one thread, in memory)"
-parse_one cri cri "$(ls "$T"/parse/*_*.log | head -1)"
-parse_one docker docker "$(ls "$T"/parse/*-json.log)"
-parse_one docker_ref docker "$(ls "$T"/parse/*-json.log)" --reference
+PCRI=("$T"/parse/*_*.log)
+PDOCKER=("$T"/parse/*-json.log)
+parse_one cri cri "${PCRI[0]}"
+parse_one docker docker "${PDOCKER[0]}"
+parse_one docker_ref docker "${PDOCKER[0]}" --reference
 parse_one auditd auditd "$T/parse/audit.log"
 parse_one k8s k8s-audit "$T/parse/k8s-audit.log"
-parse_one cri_enc cri "$(ls "$T"/parse/*_*.log | head -1)" --encode
+parse_one cri_enc cri "${PCRI[0]}" --encode
 
 # ---- b: collector -> null sink ----
 collector_run() { # rep addr statfile
@@ -318,10 +321,10 @@ cg_one() { # key lines format file [extra]
     --format "$fmt" --file "$file" --repeat 1 --lines "$lines" "$@" >"$T/cg.$key.log" 2>&1 ||
     die "callgrind $key failed"
   local ir
-  ir=$(callgrind_annotate "$T/cg.$key.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
+  ir=$(callgrind_annotate "$T/cg.$key.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !d {gsub(",","",$1); print $1; d=1}')
   R[f.$key.ir]=$(calc "$ir/$lines")
   callgrind_annotate --inclusive=no "$T/cg.$key.out" 2>/dev/null |
-    awk '/file:function/ {on=1; next} on && NF {print} ' | head -15 >"$T/cg.$key.top"
+    awk '/file:function/ {on=1; next} on && NF && k < 15 {print; k++}' >"$T/cg.$key.top"
   {
     echo "-- callgrind $key: $ir instructions for $lines lines (self cost, top 15):"
     cat "$T/cg.$key.top"
@@ -329,12 +332,12 @@ cg_one() { # key lines format file [extra]
 }
 if [ $CALLGRIND = 1 ] && command -v valgrind >/dev/null; then
   log "== f: callgrind ($NCG lines)"
-  CGCRI=$(ls "$T"/cg/*_*.log | head -1)
-  CGDOCKER=$(ls "$T"/cg/*-json.log)
-  cg_one cri_enc "$NCG" cri "$CGCRI" --encode
-  cg_one cri "$NCG" cri "$CGCRI"
-  cg_one docker "$NCG" docker "$CGDOCKER"
-  cg_one docker_ref $((NCG / 5)) docker "$CGDOCKER" --reference # ~10x the instructions
+  CGCRI=("$T"/cg/*_*.log)
+  CGDOCKER=("$T"/cg/*-json.log)
+  cg_one cri_enc "$NCG" cri "${CGCRI[0]}" --encode
+  cg_one cri "$NCG" cri "${CGCRI[0]}"
+  cg_one docker "$NCG" docker "${CGDOCKER[0]}"
+  cg_one docker_ref $((NCG / 5)) docker "${CGDOCKER[0]}" --reference # ~10x the instructions
   # the aggregator's whole hot path (TLS, zstd, decode, dedupe, LMDB, chain)
   # for NCG/5 records sent by a collector; includes its startup and shutdown
   nag=$((NCG / 5))
@@ -349,16 +352,16 @@ if [ $CALLGRIND = 1 ] && command -v valgrind >/dev/null; then
   wait_for 120 "aggregator under callgrind" test -s "$T/agg.addr"
   "$B/cairn-collector" --state "$T/state.cg" --aggregator "$(cat "$T/agg.addr")" --server-name localhost \
     --tls-cert "$T/pki/client.pem" --tls-key "$T/pki/client.key" --tls-ca "$T/pki/ca.pem" \
-    --node-name node-1 --input "cri:$(ls "$T"/cgagg/*.log)" --exit-when-idle --idle-grace 200ms \
+    --node-name node-1 --input "cri:$T/cgagg/*.log" --exit-when-idle --idle-grace 200ms \
     --log-level warn >>"$T/collector.log" 2>&1 || die "collector (callgrind run) failed"
   kill -TERM $vp
   wait $vp || true
-  ir=$(callgrind_annotate "$T/cg.agg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
+  ir=$(callgrind_annotate "$T/cg.agg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !d {gsub(",","",$1); print $1; d=1}')
   R[f.agg.ir]=$(calc "$ir/$nag")
   {
     echo "-- callgrind aggregator: $ir instructions for $nag records (self cost, top 15):"
     callgrind_annotate --inclusive=no "$T/cg.agg.out" 2>/dev/null |
-      awk '/file:function/ {on=1; next} on && NF {print} ' | head -15
+      awk '/file:function/ {on=1; next} on && NF && k < 15 {print; k++}'
   } >>"$OUT"
   rm -rf "$T/data.cg"
 else

@@ -131,6 +131,15 @@ cairn_err col__batch_encode(col_batch *b, pb_codec *codec) {
   cairn_err err = pb_batch_encode(codec, (Cairn__Record *const *)b->recs, b->n, &b->payload,
                                   &b->raw_size);
   if (err != CAIRN_OK) return err;
+  /* the codec reserved ZSTD_compressBound(raw) (several MiB); the batch may
+   * wait in the queue for a while, so keep only the compressed bytes */
+  if (b->payload.cap > b->payload.len + 4096) {
+    uint8_t *p = realloc(b->payload.ptr, b->payload.len ? b->payload.len : 1);
+    if (p) {
+      b->payload.ptr = p;
+      b->payload.cap = b->payload.len ? b->payload.len : 1;
+    }
+  }
   /* the payload carries everything now: give the record memory back */
   free(b->recs);
   b->recs = NULL;

@@ -19,6 +19,7 @@ static void close_batch(col_collector *c);
 static void encode_next(col_collector *c);
 static void begin_close(col_collector *c);
 static void on_batch_timer(uv_timer_t *h);
+static uint64_t unencoded(const col_collector *c);
 
 /* ---------------- records and the memory budget ---------------- */
 
@@ -28,9 +29,10 @@ static void set_paused(col_collector *c, bool paused) {
   if (paused) {
     /* the first pause is news; later ones are the normal rhythm of a backlog */
     cairn_log(c->stats.pauses++ ? CAIRN_LOG_DEBUG : CAIRN_LOG_INFO, "collector",
-                   "memory budget reached (%llu unacked bytes >= --memory-budget %llu): pausing "
-                   "reads until the aggregator acks",
-                   (unsigned long long)c->unacked_raw, (unsigned long long)c->cfg->memory_budget);
+                   "memory budget reached (%llu unacked bytes, --memory-budget %llu; %llu "
+                   "batches waiting to be compressed): pausing reads until the aggregator acks",
+                   (unsigned long long)c->unacked_raw, (unsigned long long)c->cfg->memory_budget,
+                   (unsigned long long)unencoded(c));
   }
   for (col_file *f = c->files; f; f = f->next) {
     if (!f->tail || !f->started) continue;
@@ -42,10 +44,26 @@ static void set_paused(col_collector *c, bool paused) {
   }
 }
 
+/* Batches closed but not yet encoded hold their records uncompressed (about
+ * 2.5x their raw bytes with the protobuf structs); the one encoder is slower
+ * than reading a backlog, so without a bound they pile up and the process
+ * uses ~3x --memory-budget. Reading also pauses while more than
+ * MAX_UNENCODED wait; the files keep the data. Batches are encoded in queue
+ * order and ids ascend along the queue, so the count is a difference of ids
+ * (an empty batch freed at close leaves a gap: the count errs high). */
+#define MAX_UNENCODED 2u
+
+static uint64_t unencoded(const col_collector *c) {
+  if (!c->q_tail || c->q_tail->state != COL_BATCH_ENCODING) return 0;
+  if (!c->encoding || !c->encoding_batch) return c->q_len;
+  return c->q_tail->id - c->encoding_batch->id + 1;
+}
+
 static void check_budget(col_collector *c) {
-  if (c->unacked_raw >= c->cfg->memory_budget) {
+  uint64_t unenc = unencoded(c);
+  if (c->unacked_raw >= c->cfg->memory_budget || unenc > MAX_UNENCODED) {
     set_paused(c, true);
-  } else if (c->unacked_raw < c->cfg->memory_budget / 4 * 3 && !c->stopping) {
+  } else if (c->unacked_raw < c->cfg->memory_budget / 4 * 3 && unenc <= 1 && !c->stopping) {
     /* resume at 3/4 of the budget so reads are not toggled on every ack */
     set_paused(c, false);
   }
@@ -157,6 +175,7 @@ static void encode_after(uv_work_t *req, int status) {
   b->state = COL_BATCH_READY;
   if (c->ship) col__ship_kick(c->ship);
   encode_next(c);
+  check_budget(c); /* reads paused for the encode backlog resume here */
 }
 
 static void encode_next(col_collector *c) {
@@ -333,7 +352,8 @@ cairn_err col_collector_new(const col_config *cfg, col_collector **out, char *er
   }
   err = col__ckpt_open(cfg->state_dir, &c->ck, errbuf, errlen);
   if (err != CAIRN_OK) goto out_loop;
-  pb_tls_config tc = {cfg->tls_cert, cfg->tls_key, cfg->tls_ca, false};
+  pb_tls_config tc;
+  col__tls_config(cfg, &tc);
   err = pb_tls_ctx_new(&tc, &c->tls, errbuf, errlen);
   if (err != CAIRN_OK) goto out_ckpt;
   c->codec = pb_codec_new(1);

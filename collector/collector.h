@@ -54,6 +54,7 @@ typedef struct col_config {
   char *metrics_port_file; /* write the bound metrics HOST:PORT here, or NULL */
   char *node_name;       /* NULL: env NODE_NAME, else gethostname() */
   char *server_name;     /* TLS name to verify; NULL: host of the aggregator */
+  char *tls_min_version; /* "1.3" (default) or "1.2" (explicit opt-in, warned at start) */
   uint64_t batch_max_records;
   uint64_t batch_max_bytes;  /* raw message bytes */
   int64_t batch_max_delay;   /* ns */

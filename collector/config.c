@@ -25,6 +25,8 @@ static const cairn_opt col_opts[] = {
     OPT("tls-ca", "tls.ca", CAIRN_OPT_STR, tls_ca, NULL, true, "CA bundle that signs the aggregator (PEM)"),
     OPT("server-name", "tls.server_name", CAIRN_OPT_STR, server_name, NULL, false,
         "name to verify in the aggregator certificate (default: host of --aggregator)"),
+    OPT("tls-min-version", "tls.min_version", CAIRN_OPT_STR, tls_min_version, "1.3", false,
+        "1.3, or 1.2 to also talk TLS 1.2 to an older aggregator (explicit opt-in, warned at start)"),
     OPT("input", "input", CAIRN_OPT_LIST, inputs, "cri:/var/log/containers/*.log", false,
         "FORMAT:GLOB to tail, FORMAT = cri, docker, auditd or k8s-audit (repeatable)"),
     OPT("exclude", "exclude", CAIRN_OPT_LIST, excludes, NULL, false,
@@ -128,6 +130,11 @@ static cairn_err validate(col_config *cfg, char *errbuf, size_t errlen) {
   }
   if (strcmp(cfg->log_format, "logfmt") != 0 && strcmp(cfg->log_format, "json") != 0) {
     snprintf(errbuf, errlen, "--log-format %s: use logfmt or json", cfg->log_format);
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->tls_min_version && strcmp(cfg->tls_min_version, "1.3") != 0 &&
+      strcmp(cfg->tls_min_version, "1.2") != 0) {
+    snprintf(errbuf, errlen, "--tls-min-version %s: use 1.3 or 1.2", cfg->tls_min_version);
     return CAIRN_E_CONFIG;
   }
   if (cfg->batch_max_records == 0 || cfg->batch_max_records > PB_DEFAULT_MAX_RECORDS) {

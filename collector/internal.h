@@ -375,6 +375,8 @@ void col__ship_close(col_ship *s, void (*cb)(void *ud), void *ud);
 void col__ship_free(col_ship *s);
 /* Connected and Hello acknowledged? */
 bool col__ship_ready(const col_ship *s);
+/* The client pb_tls_config of cfg (strings borrowed from cfg). */
+void col__tls_config(const col_config *cfg, pb_tls_config *out);
 
 /* Counters (loop thread only). */
 typedef struct col_stats {

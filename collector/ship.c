@@ -5,7 +5,10 @@
  * to READY and reconnects with exponential backoff + jitter (250 ms .. 30 s),
  * rotating through the --aggregator list. New seqs per connection; the
  * aggregator dedupes records by (instance, file_stream, end_offset).
+ * SIGHUP reloads the certificate, key and CA off the loop; the live
+ * connection keeps the old ones, the next connection uses the new ones.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +36,9 @@ struct col_ship {
   size_t peer;           /* index into cfg->peers */
   char peer_name[300];   /* "host:port" for log lines */
   uv_timer_t backoff_timer, retry_timer;
+  uv_signal_t sighup;    /* reloads the TLS files for the next connection */
+  bool reloading;        /* a TLS load runs on the thread pool */
+  bool reload_again;     /* SIGHUP during it: load once more */
   int open_handles;
   uv_getaddrinfo_t gai;
   bool gai_busy;
@@ -230,6 +236,7 @@ static cairn_err on_conn_frame(pb_conn *conn, const uint8_t *body, size_t len, v
 static void on_conn_close(pb_conn *conn, cairn_err why, const char *reason, void *ud) {
   col_ship *s = ud;
   bool was_ready = s->st == SH_READY;
+  bool was_idle = was_ready && s->if_n == 0 && why == CAIRN_E_CLOSED;
   s->conn = NULL;
   requeue_inflight(s);
   if (s->closing) {
@@ -240,6 +247,14 @@ static void on_conn_close(pb_conn *conn, cairn_err why, const char *reason, void
   s->c->stats.reconnects++;
   schedule_retry(s);
   uint64_t next = (uint64_t)uv_timer_get_due_in(&s->backoff_timer);
+  if (was_idle) {
+    /* the aggregator ends sessions that sent nothing for its --idle-timeout */
+    cairn_log_info("collector", "aggregator %s closed the idle connection (nothing to send); "
+                   "reconnecting to %s:%s in %llu ms", s->peer_name,
+                   s->c->cfg->peers[s->peer].host, s->c->cfg->peers[s->peer].port,
+                   (unsigned long long)next);
+    return;
+  }
   char key[320];
   snprintf(key, sizeof(key), "connection %s", s->peer_name);
   cairn_log_limited(&s->c->log_limit, key, CAIRN_LOG_WARN, "collector",
@@ -315,6 +330,65 @@ static void ship_connect(col_ship *s) {
   s->gai_busy = true;
 }
 
+void col__tls_config(const col_config *cfg, pb_tls_config *out) {
+  memset(out, 0, sizeof(*out));
+  out->cert_file = cfg->tls_cert;
+  out->key_file = cfg->tls_key;
+  out->ca_file = cfg->tls_ca;
+  out->server = false;
+  out->min_version =
+      cfg->tls_min_version && strcmp(cfg->tls_min_version, "1.2") == 0 ? PB_TLS_1_2 : PB_TLS_1_3;
+}
+
+static void on_tls_loaded(pb_tls_ctx *fresh, cairn_err e, const char *err, void *ud);
+
+/* Start loading the TLS files on the thread pool (or note that another load
+ * must follow the one running). */
+static void tls_reload(col_ship *s) {
+  if (s->reloading) {
+    s->reload_again = true;
+    return;
+  }
+  pb_tls_config tc;
+  col__tls_config(s->c->cfg, &tc);
+  cairn_err e = pb_tls_ctx_load_async(&s->c->loop, &tc, on_tls_loaded, s);
+  if (e != CAIRN_OK) {
+    cairn_log_error("collector", "SIGHUP: cannot start the TLS reload: %s; keeping the current "
+                    "certificate", cairn_err_str(e));
+    return;
+  }
+  s->reloading = true;
+  cairn_log_info("collector", "SIGHUP: reloading --tls-cert %s, --tls-key %s, --tls-ca %s",
+                 s->c->cfg->tls_cert, s->c->cfg->tls_key, s->c->cfg->tls_ca);
+}
+
+static void on_tls_loaded(pb_tls_ctx *fresh, cairn_err e, const char *err, void *ud) {
+  col_ship *s = ud;
+  s->reloading = false;
+  if (e != CAIRN_OK) {
+    cairn_log_error("collector", "SIGHUP: TLS reload failed, keeping the current certificate: "
+                    "%s (%s); fix the files and send SIGHUP again", err, cairn_err_name(e));
+  } else {
+    char now[300];
+    pb_tls_ctx_describe(fresh, now, sizeof(now));
+    /* a live connection holds its own reference to the old OpenSSL context */
+    pb_tls_ctx_free(s->c->tls);
+    s->c->tls = fresh;
+    cairn_log_info("collector", "SIGHUP: TLS files reloaded; the next connection uses them: %s",
+                   now);
+  }
+  if (s->reload_again && !s->closing) {
+    s->reload_again = false;
+    tls_reload(s);
+  }
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  col_ship *s = h->data;
+  if (!s->closing) tls_reload(s);
+}
+
 cairn_err col__ship_new(col_collector *c, col_ship **out, char *errbuf, size_t errlen) {
   *out = NULL;
   if (c->cfg->n_peers == 0) {
@@ -337,7 +411,16 @@ cairn_err col__ship_new(col_collector *c, col_ship **out, char *errbuf, size_t e
   uv_timer_init(&c->loop, &s->backoff_timer);
   uv_timer_init(&c->loop, &s->retry_timer);
   s->backoff_timer.data = s->retry_timer.data = s;
-  s->open_handles = 2;
+  uv_signal_init(&c->loop, &s->sighup);
+  s->sighup.data = s;
+  s->open_handles = 3;
+  uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+  char cert[300];
+  pb_tls_ctx_describe(c->tls, cert, sizeof(cert));
+  cairn_log_info("collector", "TLS client certificate: %s (SIGHUP reloads it)", cert);
+  if (c->cfg->tls_min_version && strcmp(c->cfg->tls_min_version, "1.2") == 0)
+    cairn_log_warn("collector", "--tls-min-version 1.2: TLS 1.2 is allowed to the aggregator "
+                   "(ECDHE+AEAD suites only); remove it once the aggregator speaks TLS 1.3");
   *out = s;
   ship_connect(s); /* connect early: Hello is done before the first batch closes */
   return CAIRN_OK;
@@ -363,6 +446,7 @@ void col__ship_close(col_ship *s, void (*cb)(void *ud), void *ud) {
   s->close_ud = ud;
   uv_close((uv_handle_t *)&s->backoff_timer, on_timer_closed);
   uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->sighup, on_timer_closed);
   if (s->gai_busy) uv_cancel((uv_req_t *)&s->gai);
   if (s->conn) pb_conn_close(s->conn, CAIRN_OK, "collector shutting down");
   maybe_closed(s);

@@ -37,6 +37,7 @@ struct pb_conn {
   pb_conn_cbs cbs;        /* copy */
   void *ud;               /* the user's, never touched */
   uint32_t max_frame;     /* bytes, largest frame body accepted */
+  uint32_t handshake_ms;  /* connect + handshake deadline, from the context */
   cairn_buf rx;           /* owned: decrypted bytes not yet delivered as frames */
   cairn_buf tx_plain;     /* owned: frames queued before the handshake; scratch after */
   size_t inflight;        /* bytes of ciphertext in uv_write requests */
@@ -352,7 +353,7 @@ static void conn_timer_cb(uv_timer_t *t) {
     conn_close_handles(c); /* linger expired */
   } else if (!c->ready) {
     conn_close(c, CAIRN_E_TIMEOUT, false, "TLS handshake with %s timed out after %u ms", c->peer,
-               PB_CONN_HANDSHAKE_TIMEOUT_MS);
+               c->handshake_ms);
   } else {
     conn_deliver(c);
   }
@@ -398,6 +399,7 @@ static cairn_err conn_new(uv_loop_t *loop, pb_tls_ctx *ctx, uint32_t max_frame,
   c->ud = ud;
   c->max_frame = max_frame ? max_frame : PB_DEFAULT_MAX_FRAME;
   c->client = !ctx->server;
+  c->handshake_ms = ctx->handshake_timeout_ms;
   c->why = CAIRN_OK;
   cairn_buf_init(&c->rx);
   cairn_buf_init(&c->tx_plain);
@@ -456,7 +458,7 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t len) {
 
 /* Start the handshake deadline and the reader. */
 static cairn_err conn_start(pb_conn *c) {
-  uv_timer_start(&c->timer, conn_timer_cb, PB_CONN_HANDSHAKE_TIMEOUT_MS, 0);
+  uv_timer_start(&c->timer, conn_timer_cb, c->handshake_ms, 0);
   if (!c->connected) return CAIRN_OK;
   int r = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
   if (r < 0) return CAIRN_E_IO;

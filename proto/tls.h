@@ -43,29 +43,65 @@ typedef struct pb_tls_ctx pb_tls_ctx;
 typedef struct pb_conn pb_conn;
 
 /* Connection timings and the drain threshold. */
-#define PB_CONN_HANDSHAKE_TIMEOUT_MS 10000u /* connect + handshake deadline */
+#define PB_CONN_HANDSHAKE_TIMEOUT_MS 10000u /* default connect + handshake deadline */
 #define PB_CONN_LINGER_MS 5000u             /* pb_conn_close: max wait to flush writes */
 #define PB_CONN_LOW_WATER (256u << 10)      /* on_drain threshold, bytes */
 
+/* pb_tls_config.min_version values. */
+#define PB_TLS_1_3 0u  /* default: TLS 1.3 only */
+#define PB_TLS_1_2 12u /* explicit opt-in: TLS 1.2 (ECDHE + AEAD suites only) or 1.3 */
+
 typedef struct pb_tls_config {
   const char *cert_file; /* PEM certificate (chain) of this end */
-  const char *key_file;  /* PEM private key */
+  const char *key_file;  /* PEM private key; refused when group/others can read it */
   const char *ca_file;   /* PEM CA bundle that signs the peer */
   bool server;           /* true: accept side (requires client certs) */
+  /* added later; positional initialisers of the four fields above leave
+   * these 0 = the defaults */
+  unsigned min_version;          /* PB_TLS_1_3 (0) or PB_TLS_1_2 */
+  uint32_t handshake_timeout_ms; /* connect + handshake deadline of every
+                                    connection made from the context;
+                                    0 = PB_CONN_HANDSHAKE_TIMEOUT_MS */
 } pb_tls_config;
 
-/* Create a TLS context (TLS 1.3 only, peer verification required). The
- * strings in cfg are only read during the call. A client context may leave
- * cert_file and key_file both NULL (no client certificate: every cairn server
- * refuses it; for tests and diagnostics); a server needs both.
+/* Create a TLS context (TLS 1.3 only unless min_version says 1.2, peer
+ * verification required). The strings in cfg are only read during the call.
+ * A client context may leave cert_file and key_file both NULL (no client
+ * certificate: every cairn server refuses it; for tests and diagnostics); a
+ * server needs both. The key is read from the descriptor whose mode was
+ * checked (common/fsperm.h).
  * Errors: CAIRN_E_CONFIG (file missing, unreadable, not PEM, key not matching
- * the certificate), CAIRN_E_TLS, CAIRN_E_NOMEM; errbuf (may be NULL) gets a
- * one-line reason naming the file and the OpenSSL reason. */
+ * the certificate, bad min_version), CAIRN_E_PERM (key file accessible by
+ * group or others; errbuf says "chmod 600 FILE"), CAIRN_E_TLS, CAIRN_E_NOMEM;
+ * errbuf (may be NULL) gets a one-line reason naming the file and the
+ * OpenSSL reason. */
 CAIRN_MUST_CHECK cairn_err pb_tls_ctx_new(const pb_tls_config *cfg, pb_tls_ctx **out,
                                           char *errbuf, size_t errlen);
-/* NULL is fine. Connections hold their own reference to the OpenSSL context,
- * so this may run while connections made from ctx are still open. */
+/* NULL is fine. Connections hold their own reference to the OpenSSL context
+ * (and copied the handshake timeout), so this may run while connections made
+ * from ctx are still open: they keep working with the old certificate until
+ * they close, and the OpenSSL context is released with the last of them.
+ * This is how a reload swaps contexts (pb_tls_ctx_load_async). */
 void pb_tls_ctx_free(pb_tls_ctx *ctx);
+
+/* One line describing this end's certificate for logs, e.g.
+ * "subject CN=localhost, serial 5A1F..., expires 2025-03-01 12:00:00 UTC";
+ * "no certificate" for a client context without one. */
+void pb_tls_ctx_describe(const pb_tls_ctx *ctx, char *buf, size_t len);
+
+/* Result of pb_tls_ctx_load_async: fresh is the new context (owned by the
+ * callee now) on CAIRN_OK, NULL otherwise; err is the one-line reason of
+ * pb_tls_ctx_new (valid during the call). */
+typedef void (*pb_tls_load_cb)(pb_tls_ctx *fresh, cairn_err e, const char *err, void *ud);
+
+/* Build a context from cfg on the libuv thread pool (file reads and key
+ * parsing stay off the loop), for reloading certificates on SIGHUP. cfg and
+ * its strings are copied. cb runs exactly once on loop's thread after this
+ * returned CAIRN_OK, also while the loop shuts down (a loop with a load in
+ * flight stays alive until cb ran). CAIRN_E_NOMEM or CAIRN_E_INVAL (no
+ * callback then). Loop thread only. */
+CAIRN_MUST_CHECK cairn_err pb_tls_ctx_load_async(uv_loop_t *loop, const pb_tls_config *cfg,
+                                                 pb_tls_load_cb cb, void *ud);
 
 typedef struct pb_conn_cbs {
   /* Optional: the handshake succeeded and the peer certificate verified;
@@ -81,7 +117,8 @@ typedef struct pb_conn_cbs {
    * the value given to pb_conn_close for a local close, CAIRN_E_CLOSED for a
    * clean peer close, or the error: CAIRN_E_IO (connect/read/write failed),
    * CAIRN_E_TLS (handshake or record failure; reason names the peer and the
-   * OpenSSL reason), CAIRN_E_TIMEOUT (handshake deadline), CAIRN_E_LIMIT
+   * OpenSSL reason), CAIRN_E_TIMEOUT (handshake deadline, counted from
+   * accept / connect however slowly the peer trickles bytes), CAIRN_E_LIMIT
    * ("frame of N bytes exceeds limit M"), CAIRN_E_PROTO (peer closed in the
    * middle of a frame), CAIRN_E_NOMEM. reason is a short human text (valid
    * during the call). */
@@ -106,7 +143,7 @@ CAIRN_MUST_CHECK cairn_err pb_conn_accept(uv_stream_t *server, pb_tls_ctx *ctx, 
  * name against DNS SANs (and sent as SNI), an IP literal against IP SANs.
  * max_frame, cbs, ud as for pb_conn_accept. Errors are reported via on_close
  * (after this returned CAIRN_OK), including connect failures and the
- * PB_CONN_HANDSHAKE_TIMEOUT_MS deadline; an immediate error return
+ * handshake deadline (pb_tls_config.handshake_timeout_ms); an immediate error return
  * (CAIRN_E_NOMEM, CAIRN_E_INVAL, CAIRN_E_IO) means nothing was started. */
 CAIRN_MUST_CHECK cairn_err pb_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
                                            const char *server_name, pb_tls_ctx *ctx,

@@ -1,10 +1,13 @@
-/* proto/tls_ctx.c: TLS contexts (TLS 1.3 only, mutual verification) and the
- * certificate name helpers behind pb_conn_identity / pb_conn_peer_has_name.
+/* proto/tls_ctx.c: TLS contexts (TLS 1.3 only unless 1.2 is opted into,
+ * mutual verification), their asynchronous reload, and the certificate name
+ * helpers behind pb_conn_identity / pb_conn_peer_has_name.
  * Every OpenSSL failure is turned into a cairn_err here, with the OpenSSL
  * reason and the offending file kept in the caller's errbuf.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +15,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/fsperm.h"
 #include "proto/tls_internal.h"
 
 void pb__tls_err_text(char *buf, size_t len, const char *fallback) {
@@ -28,6 +33,19 @@ void pb__tls_err_text(char *buf, size_t len, const char *fallback) {
     }
   }
   ERR_clear_error();
+}
+
+/* TLS 1.2 suites allowed by --tls-min-version 1.2: ECDHE key exchange with
+ * AES-GCM or ChaCha20-Poly1305 only. */
+#define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+
+/* Never prompt for a passphrase (a daemon has no terminal): an encrypted key fails. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)u;
+  return -1;
 }
 
 /* printf into errbuf (if any) and return e. */
@@ -56,6 +74,33 @@ static cairn_err ctx_check_file(const char *what, const char *path, char *errbuf
   return CAIRN_OK;
 }
 
+/* Read the private key from a descriptor whose mode was checked
+ * (common/fsperm.h), never by reopening the path. */
+static cairn_err key_load(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen) {
+  char tmp[1];
+  int fd = -1;
+  cairn_err e = cairn_private_file_open(path, "private key", &fd, errbuf ? errbuf : tmp,
+                                        errbuf ? errlen : sizeof(tmp));
+  if (e) return e;
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    close(fd);
+    return ctx_fail(errbuf, errlen, CAIRN_E_NOMEM, "out of memory reading %s", path);
+  }
+  ERR_clear_error();
+  EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+  fclose(f);
+  if (!pkey) {
+    char why[200];
+    pb__tls_err_text(why, sizeof(why), "no PEM private key found");
+    return ctx_fail(errbuf, errlen, CAIRN_E_CONFIG,
+                    "cannot load private key %s: %s (an unencrypted PEM key is needed)", path,
+                    why);
+  }
+  *out = pkey;
+  return CAIRN_OK;
+}
+
 cairn_err pb_tls_ctx_new(const pb_tls_config *cfg, pb_tls_ctx **out, char *errbuf, size_t errlen) {
   char why[200];
   cairn_err e;
@@ -70,9 +115,15 @@ cairn_err pb_tls_ctx_new(const pb_tls_config *cfg, pb_tls_ctx **out, char *errbu
     return ctx_fail(errbuf, errlen, CAIRN_E_CONFIG,
                     "certificate and key go together: give both --tls-cert and --tls-key");
 
+  if (cfg->min_version != PB_TLS_1_3 && cfg->min_version != PB_TLS_1_2)
+    return ctx_fail(errbuf, errlen, CAIRN_E_CONFIG, "unsupported minimum TLS version %u",
+                    cfg->min_version);
+
   pb_tls_ctx *ctx = calloc(1, sizeof(*ctx));
   if (!ctx) return ctx_fail(errbuf, errlen, CAIRN_E_NOMEM, "out of memory");
   ctx->server = cfg->server;
+  ctx->handshake_timeout_ms =
+      cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : PB_CONN_HANDSHAKE_TIMEOUT_MS;
   ERR_clear_error();
   ctx->ssl = SSL_CTX_new(cfg->server ? TLS_server_method() : TLS_client_method());
   if (!ctx->ssl) {
@@ -80,11 +131,22 @@ cairn_err pb_tls_ctx_new(const pb_tls_config *cfg, pb_tls_ctx **out, char *errbu
     e = ctx_fail(errbuf, errlen, CAIRN_E_TLS, "cannot create TLS context: %s", why);
     goto out_free;
   }
-  if (!SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_3_VERSION) ||
+  int min = cfg->min_version == PB_TLS_1_2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  if (!SSL_CTX_set_min_proto_version(ctx->ssl, min) ||
       !SSL_CTX_set_max_proto_version(ctx->ssl, TLS1_3_VERSION)) {
     pb__tls_err_text(why, sizeof(why), "unknown error");
-    e = ctx_fail(errbuf, errlen, CAIRN_E_TLS, "cannot restrict TLS to version 1.3: %s", why);
+    e = ctx_fail(errbuf, errlen, CAIRN_E_TLS, "cannot restrict the TLS versions: %s", why);
     goto out_free;
+  }
+  if (min == TLS1_2_VERSION) {
+    /* the opt-in keeps 1.2 to what 1.3 guarantees: forward secrecy and AEAD
+     * ciphers; no renegotiation */
+    if (SSL_CTX_set_cipher_list(ctx->ssl, TLS12_CIPHERS) != 1) {
+      pb__tls_err_text(why, sizeof(why), "unknown error");
+      e = ctx_fail(errbuf, errlen, CAIRN_E_TLS, "cannot set the TLS 1.2 ciphers: %s", why);
+      goto out_free;
+    }
+    SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   }
   /* Idle connections give their 34 KiB of record buffers back. */
   SSL_CTX_set_mode(ctx->ssl, SSL_MODE_RELEASE_BUFFERS);
@@ -92,15 +154,18 @@ cairn_err pb_tls_ctx_new(const pb_tls_config *cfg, pb_tls_ctx **out, char *errbu
   if (cfg->cert_file) {
     e = ctx_check_file("certificate", cfg->cert_file, errbuf, errlen);
     if (e) goto out_free;
-    e = ctx_check_file("private key", cfg->key_file, errbuf, errlen);
-    if (e) goto out_free;
     if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cfg->cert_file) != 1) {
       pb__tls_err_text(why, sizeof(why), "unknown error");
       e = ctx_fail(errbuf, errlen, CAIRN_E_CONFIG, "cannot load certificate %s: %s",
                    cfg->cert_file, why);
       goto out_free;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx->ssl, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+    EVP_PKEY *pkey = NULL;
+    e = key_load(cfg->key_file, &pkey, errbuf, errlen);
+    if (e) goto out_free;
+    int used = SSL_CTX_use_PrivateKey(ctx->ssl, pkey);
+    EVP_PKEY_free(pkey);
+    if (used != 1) {
       bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
       pb__tls_err_text(why, sizeof(why), "unknown error");
       if (mismatch)
@@ -190,4 +255,93 @@ bool pb__cert_has_name(X509 *cert, const char *name) {
   char cn[256];
   pb__cert_cn(cert, cn, sizeof(cn));
   return cn[0] && strcasecmp(cn, name) == 0;
+}
+
+void pb_tls_ctx_describe(const pb_tls_ctx *ctx, char *buf, size_t len) {
+  X509 *cert = ctx ? SSL_CTX_get0_certificate(ctx->ssl) : NULL;
+  if (!cert) {
+    snprintf(buf, len, "no certificate");
+    return;
+  }
+  char cn[256], serial[80] = "?", expires[64] = "?";
+  pb__cert_cn(cert, cn, sizeof(cn));
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+  char *hex = bn ? BN_bn2hex(bn) : NULL;
+  if (hex) snprintf(serial, sizeof(serial), "%s", hex);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  struct tm tm;
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+    strftime(expires, sizeof(expires), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  ERR_clear_error();
+  snprintf(buf, len, "subject CN=%s, serial %s, expires %s", cn, serial, expires);
+}
+
+/* ---- asynchronous load (reload on SIGHUP) ---- */
+
+typedef struct ctx_load {
+  uv_work_t req;
+  pb_tls_config cfg; /* strings point into the copies below */
+  char *cert, *key, *ca; /* owned copies */
+  pb_tls_load_cb cb;
+  void *ud;
+  pb_tls_ctx *fresh; /* result */
+  cairn_err e;
+  char err[512];
+} ctx_load;
+
+static char *dup_or_null(const char *s, bool *fail) {
+  if (!s) return NULL;
+  char *d = strdup(s);
+  if (!d) *fail = true;
+  return d;
+}
+
+static void ctx_load_free(ctx_load *l) {
+  free(l->cert);
+  free(l->key);
+  free(l->ca);
+  free(l);
+}
+
+static void ctx_load_work(uv_work_t *req) {
+  ctx_load *l = req->data;
+  l->e = pb_tls_ctx_new(&l->cfg, &l->fresh, l->err, sizeof(l->err));
+}
+
+static void ctx_load_after(uv_work_t *req, int status) {
+  ctx_load *l = req->data;
+  if (status == UV_ECANCELED && l->e == CAIRN_OK && !l->fresh) {
+    l->e = CAIRN_E_CLOSED;
+    snprintf(l->err, sizeof(l->err), "reload cancelled");
+  }
+  l->cb(l->fresh, l->e, l->err, l->ud);
+  ctx_load_free(l);
+}
+
+cairn_err pb_tls_ctx_load_async(uv_loop_t *loop, const pb_tls_config *cfg, pb_tls_load_cb cb,
+                                void *ud) {
+  if (!loop || !cfg || !cb) return CAIRN_E_INVAL;
+  ctx_load *l = calloc(1, sizeof(*l));
+  if (!l) return CAIRN_E_NOMEM;
+  bool fail = false;
+  l->cert = dup_or_null(cfg->cert_file, &fail);
+  l->key = dup_or_null(cfg->key_file, &fail);
+  l->ca = dup_or_null(cfg->ca_file, &fail);
+  if (fail) {
+    ctx_load_free(l);
+    return CAIRN_E_NOMEM;
+  }
+  l->cfg = *cfg;
+  l->cfg.cert_file = l->cert;
+  l->cfg.key_file = l->key;
+  l->cfg.ca_file = l->ca;
+  l->cb = cb;
+  l->ud = ud;
+  l->req.data = l;
+  if (uv_queue_work(loop, &l->req, ctx_load_work, ctx_load_after) != 0) {
+    ctx_load_free(l);
+    return CAIRN_E_INVAL;
+  }
+  return CAIRN_OK;
 }

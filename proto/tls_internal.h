@@ -14,6 +14,7 @@
 struct pb_tls_ctx {
   SSL_CTX *ssl;  /* owned; every SSL made from it holds its own reference */
   bool server;   /* accept side */
+  uint32_t handshake_timeout_ms; /* copied into each connection */
 };
 
 /* Write the most specific reason from this thread's OpenSSL error queue into

@@ -55,6 +55,7 @@ enum opt_id {
   OPT_BY,
   OPT_TOP,
   OPT_HISTOGRAM,
+  OPT_OUT,
   OPT_COUNT_
 };
 
@@ -62,8 +63,10 @@ enum opt_id {
 #define CMD_STATS 2u
 #define CMD_VERIFY 4u
 #define CMD_AUDIT 8u
+#define CMD_EXPORT 16u
+#define CMD_VEXPORT 32u /* verify-export: offline, no --data */
 #define CMD_ALL (CMD_SEARCH | CMD_STATS | CMD_VERIFY | CMD_AUDIT)
-#define CMD_Q (CMD_SEARCH | CMD_AUDIT | CMD_STATS) /* commands that select records */
+#define CMD_Q (CMD_SEARCH | CMD_AUDIT | CMD_STATS | CMD_EXPORT) /* commands that select records */
 #define CMD_LIST (CMD_SEARCH | CMD_AUDIT)          /* commands that list records */
 
 typedef struct opt_def {
@@ -76,7 +79,7 @@ typedef struct opt_def {
 } opt_def;
 
 static const opt_def opts[] = {
-    {"data", "DIR", OPT_DATA, CMD_ALL, false,
+    {"data", "DIR", OPT_DATA, CMD_ALL | CMD_EXPORT, false,
      "store directory of the aggregator (env CAIRN_DATA)"},
     {"server", "HOST:PORT", OPT_SERVER, CMD_ALL, false,
      "query a remote aggregator (not implemented yet)"},
@@ -88,34 +91,37 @@ static const opt_def opts[] = {
     {"until", "T", OPT_UNTIL, CMD_Q, false, "before T (same forms as --since)"},
     {"namespace", "NS", OPT_NAMESPACE, CMD_Q, true,
      "Kubernetes namespace (glob like 'pay*'; audit: the object's namespace)"},
-    {"pod", "POD", OPT_POD, CMD_SEARCH | CMD_STATS, true, "pod (glob patterns work)"},
-    {"container", "C", OPT_CONTAINER, CMD_SEARCH | CMD_STATS, true, "container (glob)"},
+    {"pod", "POD", OPT_POD, CMD_SEARCH | CMD_STATS | CMD_EXPORT, true, "pod (glob patterns work)"},
+    {"container", "C", OPT_CONTAINER, CMD_SEARCH | CMD_STATS | CMD_EXPORT, true, "container (glob)"},
     {"node", "N", OPT_NODE, CMD_Q, true, "node (glob)"},
     {"source", "S", OPT_SOURCE, CMD_Q, false, "container, audit or k8s-audit"},
-    {"stream", "S", OPT_STREAM, CMD_SEARCH | CMD_STATS, true, "stdout or stderr"},
+    {"stream", "S", OPT_STREAM, CMD_SEARCH | CMD_STATS | CMD_EXPORT, true, "stdout or stderr"},
     {"grep", "TEXT", OPT_GREP, CMD_Q, true, "message contains TEXT"},
     {"regex", "RE", OPT_REGEX, CMD_Q, true, "message matches the PCRE2 regular expression RE"},
     {"ignore-case", NULL, OPT_IGNORE_CASE, CMD_Q, false, "-i: --grep/--regex ignore case"},
-    {"key", "KEY", OPT_KEY, CMD_AUDIT | CMD_STATS, true, "auditd rule key (key=)"},
-    {"auid", "ID", OPT_AUID, CMD_AUDIT | CMD_STATS, true,
+    {"key", "KEY", OPT_KEY, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "auditd rule key (key=)"},
+    {"auid", "ID", OPT_AUID, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true,
      "login uid (number, -1 = unset, or a name as logged)"},
-    {"uid", "ID", OPT_UID, CMD_AUDIT | CMD_STATS, true, "uid (number or a name as logged)"},
-    {"syscall", "S", OPT_SYSCALL, CMD_AUDIT | CMD_STATS, true,
+    {"uid", "ID", OPT_UID, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "uid (number or a name as logged)"},
+    {"syscall", "S", OPT_SYSCALL, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true,
      "syscall number or x86_64 name (execve)"},
-    {"success", "yes|no", OPT_SUCCESS, CMD_AUDIT | CMD_STATS, true, "syscall / operation result"},
-    {"type", "TYPE", OPT_TYPE, CMD_AUDIT | CMD_STATS, true,
+    {"success", "yes|no", OPT_SUCCESS, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "syscall / operation result"},
+    {"type", "TYPE", OPT_TYPE, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true,
      "auditd record type in the event (SYSCALL, USER_LOGIN)"},
-    {"exe", "PATH", OPT_EXE, CMD_AUDIT | CMD_STATS, true, "executable (glob)"},
-    {"user", "NAME", OPT_USER, CMD_AUDIT | CMD_STATS, true, "Kubernetes user (glob)"},
-    {"verb", "VERB", OPT_VERB, CMD_AUDIT | CMD_STATS, true, "Kubernetes verb (get, create...)"},
-    {"resource", "R", OPT_RESOURCE, CMD_AUDIT | CMD_STATS, true, "Kubernetes resource (secrets)"},
-    {"subresource", "R", OPT_SUBRESOURCE, CMD_AUDIT | CMD_STATS, true,
+    {"exe", "PATH", OPT_EXE, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "executable (glob)"},
+    {"user", "NAME", OPT_USER, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "Kubernetes user (glob)"},
+    {"verb", "VERB", OPT_VERB, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "Kubernetes verb (get, create...)"},
+    {"resource", "R", OPT_RESOURCE, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true, "Kubernetes resource (secrets)"},
+    {"subresource", "R", OPT_SUBRESOURCE, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true,
      "Kubernetes subresource (exec)"},
-    {"status", "CODE", OPT_STATUS, CMD_AUDIT | CMD_STATS, true,
+    {"status", "CODE", OPT_STATUS, CMD_AUDIT | CMD_STATS | CMD_EXPORT, true,
      "Kubernetes response code (403, 4xx)"},
-    {"limit", "N", OPT_LIMIT, CMD_LIST, false, "at most N records (default 100, 0 = all)"},
-    {"newest-first", NULL, OPT_NEWEST_FIRST, CMD_LIST, false, "newest record first (default)"},
-    {"oldest-first", NULL, OPT_OLDEST_FIRST, CMD_LIST, false, "oldest record first"},
+    {"limit", "N", OPT_LIMIT, CMD_LIST | CMD_EXPORT, false,
+     "at most N records (default 100, export: 0 = all)"},
+    {"newest-first", NULL, OPT_NEWEST_FIRST, CMD_LIST | CMD_EXPORT, false,
+     "newest record first (default; export with --limit: the N newest)"},
+    {"oldest-first", NULL, OPT_OLDEST_FIRST, CMD_LIST | CMD_EXPORT, false,
+     "oldest record first (export with --limit: the N oldest)"},
     {"follow", NULL, OPT_FOLLOW, CMD_SEARCH, false,
      "keep printing new matches as they are stored (Ctrl-C stops)"},
     {"verbose", NULL, OPT_VERBOSE, CMD_AUDIT, false, "-v: every field and the raw event"},
@@ -124,12 +130,15 @@ static const opt_def opts[] = {
     {"top", "N", OPT_TOP, CMD_STATS, false, "--by: the N largest groups (default 20, 0 = all)"},
     {"histogram", "D", OPT_HISTOGRAM, CMD_STATS, false,
      "count records per time bucket of length D (1h, 15m, 1d)"},
-    {"output", "FORMAT", OPT_OUTPUT, CMD_ALL, false, "text (default), json or csv"},
+    {"output", "FORMAT", OPT_OUTPUT, CMD_ALL | CMD_VEXPORT, false, "text (default), json or csv"},
+    {"out", "DIR", OPT_OUT, CMD_EXPORT, false,
+     "bundle directory to create (must not exist or be empty)"},
     {"stats", NULL, OPT_STATS, CMD_LIST, false,
      "print index used, entries examined and matched to stderr"},
-    {"public-key", "FILE", OPT_PUBLIC_KEY, CMD_VERIFY, false,
-     "PEM Ed25519 key to check checkpoint signatures (default DATA/signing.pub)"},
-    {"help", NULL, OPT_HELP, CMD_ALL, false, "show this help"},
+    {"public-key", "FILE", OPT_PUBLIC_KEY, CMD_VERIFY | CMD_EXPORT | CMD_VEXPORT, false,
+     "PEM Ed25519 key to check checkpoint signatures (default DATA/signing.pub; "
+     "verify-export: required)"},
+    {"help", NULL, OPT_HELP, CMD_ALL | CMD_EXPORT | CMD_VEXPORT, false, "show this help"},
 };
 
 typedef int (*cmd_run_fn)(const qry_opts *o, const qry_env *env);
@@ -146,8 +155,10 @@ static const cmd_def cmds[] = {
     {"stats", CMD_STATS, qry__stats_cmd, "counts by field and time histograms; store counters"},
     {"audit", CMD_AUDIT, qry__audit_cmd, "auditd and Kubernetes audit events, one line each"},
     {"verify", CMD_VERIFY, qry__verify_cmd, "check the hash chain and signed checkpoints"},
-    {"export", 0, NULL, "export evidence with its proof"},
-    {"verify-export", 0, NULL, "verify an exported evidence file offline"},
+    {"export", CMD_EXPORT, qry__export_cmd,
+     "write an evidence bundle: records, manifest with proof, HTML report"},
+    {"verify-export", CMD_VEXPORT, qry__verify_export_cmd,
+     "check an evidence bundle offline with the public key"},
 };
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -164,7 +175,7 @@ static void print_overview(FILE *f) {
             cmds[i].run ? "" : " (not implemented yet)");
   fprintf(f,
           "\nexit status: 0 matches, 1 nothing matched, 2 usage, configuration or data error,\n"
-          "             3 verification failed (verify)\n"
+          "             3 verification failed (verify, export, verify-export)\n"
           "example: cairn-query search --data /var/lib/cairn --namespace prod --since 2h\n");
 }
 
@@ -188,10 +199,28 @@ static const struct {
      "  cairn-query stats --by namespace --since 1d --top 10\n"
      "  cairn-query stats --by key --source audit --output json\n"
      "  cairn-query stats --histogram 1h --namespace payments --since 1d\n"},
+    {"export",
+     "  cairn-query export --data /var/lib/cairn --out case-4711 --namespace payments \\\n"
+     "      --since 2026-03-01 --until 2026-03-02 --public-key auditor.pub\n"
+     "  cairn-query export --out exec-1d --subresource exec --since 1d\n"},
+    {"verify-export",
+     "  cairn-query verify-export case-4711 --public-key auditor.pub\n"
+     "  cairn-query verify-export case-4711 --public-key auditor.pub --output json\n"},
 };
 
 static void print_cmd_help(FILE *f, const cmd_def *c) {
-  fprintf(f, "usage: cairn-query %s --data DIR [options]\n%s\n\noptions:\n", c->name, c->summary);
+  if (c->bit == CMD_VEXPORT)
+    fprintf(f, "usage: cairn-query verify-export BUNDLE_DIR --public-key FILE [options]\n%s\n"
+               "exit status: 0 verified, 2 usage, 3 verification failed\n\noptions:\n",
+            c->summary);
+  else if (c->bit == CMD_EXPORT)
+    fprintf(f, "usage: cairn-query export --data DIR --out BUNDLE_DIR [filters]\n%s\n"
+               "exit status: 0 exported, 1 nothing matched (empty bundle), 2 usage or data "
+               "error,\n             3 the store fails its integrity check\n\noptions:\n",
+            c->summary);
+  else
+    fprintf(f, "usage: cairn-query %s --data DIR [options]\n%s\n\noptions:\n", c->name,
+            c->summary);
   for (size_t i = 0; i < COUNT_OF(opts); i++) {
     if (!(opts[i].cmds & c->bit)) continue;
     char left[40];
@@ -280,6 +309,7 @@ static int convert_query_args(const cmd_def *c, const raw_args *r, const qry_env
   fa.regex = r->multi[OPT_REGEX];
   fa.stream = r->multi[OPT_STREAM];
   fa.icase = r->seen[OPT_IGNORE_CASE];
+  o->args = fa;
   int rc = qry__filters_build(c->name, &fa, env, o);
   if (rc != QRY_EXIT_OK) return rc;
   o->follow = r->seen[OPT_FOLLOW];
@@ -318,8 +348,33 @@ static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env,
             c->name);
     return QRY_EXIT_USAGE;
   }
+  o->public_key = r->val[OPT_PUBLIC_KEY];
+  if (c->bit == CMD_VEXPORT) {
+    if (!o->bundle) {
+      fprintf(env->err, "cairn-query verify-export: no bundle given: cairn-query verify-export "
+                        "BUNDLE_DIR --public-key FILE\n");
+      return QRY_EXIT_USAGE;
+    }
+    if (!o->public_key || !*o->public_key) {
+      fprintf(env->err,
+              "cairn-query verify-export: --public-key FILE is required: the auditor's own copy "
+              "of the aggregator's signing.pub (a key shipped inside a bundle would prove "
+              "nothing)\n");
+      return QRY_EXIT_USAGE;
+    }
+  }
+  if (c->bit == CMD_EXPORT) {
+    o->out_dir = r->val[OPT_OUT];
+    if (!o->out_dir || !*o->out_dir) {
+      fprintf(env->err, "cairn-query export: --out DIR is required: the bundle directory to "
+                        "create\n");
+      return QRY_EXIT_USAGE;
+    }
+    if (!r->seen[OPT_LIMIT]) o->q.limit = 0; /* export everything that matches */
+  }
   o->data_dir = r->seen[OPT_DATA] ? r->val[OPT_DATA] : env->data_dir;
-  if (!o->data_dir || !*o->data_dir) {
+  if (c->bit == CMD_VEXPORT) o->data_dir = "";
+  else if (!o->data_dir || !*o->data_dir) {
     fprintf(env->err, "cairn-query %s: no store given: pass --data DIR or set CAIRN_DATA\n",
             c->name);
     return QRY_EXIT_USAGE;
@@ -370,7 +425,6 @@ static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env,
   rc = convert_query_args(c, r, env, o);
   if (rc != QRY_EXIT_OK) return rc;
   o->print_stats = r->seen[OPT_STATS];
-  o->public_key = r->val[OPT_PUBLIC_KEY];
   return QRY_EXIT_OK;
 }
 
@@ -382,6 +436,8 @@ static int parse_args(int argc, char *const *argv, const cmd_def *c, const qry_e
   memset(&r, 0, sizeof(r));
   memset(o, 0, sizeof(*o));
   o->cmd = c->name;
+  o->argc = argc;
+  o->argv = argv;
   sto_query_init(&o->q);
   o->q.limit = QRY_DEFAULT_LIMIT;
   o->q.newest_first = true;
@@ -393,6 +449,10 @@ static int parse_args(int argc, char *const *argv, const cmd_def *c, const qry_e
     if (strcmp(a, "-i") == 0) a = "--ignore-case";
     const char *val = NULL;
     const opt_def *d = opt_find(a, &val);
+    if (!d && c->bit == CMD_VEXPORT && a[0] != '-' && !o->bundle) {
+      o->bundle = a; /* verify-export BUNDLE_DIR */
+      continue;
+    }
     if (!d) {
       if (a[0] == '-')
         fprintf(env->err, "cairn-query %s: unknown option '%s' (see cairn-query %s --help)\n",

@@ -29,6 +29,18 @@ typedef enum qry_format {
   QRY_FMT_CSV,
 } qry_format;
 
+/* The raw values of the filter flags of one command line (borrowed from argv). */
+typedef struct qry_values {
+  const char *v[QRY_MAX_VALUES];
+  size_t n;
+} qry_values;
+
+typedef struct qry_filter_args {
+  qry_values field[STO_FIELD_COUNT_]; /* --namespace ... --status, by sto_field */
+  qry_values grep, regex, stream, k8s_namespace;
+  bool icase;          /* -i */
+} qry_filter_args;
+
 /* One parsed command line. Strings are borrowed from argv / the qry_env. */
 typedef struct qry_opts {
   const char *cmd;      /* "search", "stats" */
@@ -48,6 +60,12 @@ typedef struct qry_opts {
   sto_term terms[STO_FIELD_COUNT_][QRY_MAX_VALUES]; /* q.terms point here */
   char strs[4096];      /* normalised filter values the terms point into */
   size_t strs_used;
+  /* export / verify-export */
+  const char *out_dir;  /* export --out: the bundle directory to create */
+  const char *bundle;   /* verify-export BUNDLE_DIR (the one positional argument) */
+  qry_filter_args args; /* the filter flags as given (export records them) */
+  int argc;             /* the whole command line, for the export manifest */
+  char *const *argv;
 } qry_opts;
 
 /* stats --by fields: the sto_field values, then these. */
@@ -57,18 +75,6 @@ enum {
   QRY_GROUP_DECISION, /* k8s authorization decision attr */
   QRY_GROUP_COUNT_
 };
-
-/* The raw values of the filter flags of one command line (borrowed from argv). */
-typedef struct qry_values {
-  const char *v[QRY_MAX_VALUES];
-  size_t n;
-} qry_values;
-
-typedef struct qry_filter_args {
-  qry_values field[STO_FIELD_COUNT_]; /* --namespace ... --status, by sto_field */
-  qry_values grep, regex, stream, k8s_namespace;
-  bool icase;          /* -i */
-} qry_filter_args;
 
 /* ---- filters (filters.c) ---- */
 
@@ -118,6 +124,76 @@ int qry__output_failed(const qry_env *env, cairn_err e, int errnum);
 /* Verify the hash chain and checkpoint signatures (verify.c); report to
  * env->out. 0 verified / 2 could not run / 3 verification failed. */
 int qry__verify_cmd(const qry_opts *o, const qry_env *env);
+
+/* ---- evidence export (export.c, export_verify.c, report.c) ---- */
+
+/* Write an evidence bundle for the query of o into o->out_dir (export.c):
+ * records.jsonl, records.bin, manifest.json with the proof, report.html.
+ * 0 records exported / 1 nothing matched (an empty bundle is still written)
+ * / 2 usage or data error / 3 the store or the proof failed its own check. */
+int qry__export_cmd(const qry_opts *o, const qry_env *env);
+
+/* Check the bundle o->bundle offline with o->public_key (export_verify.c).
+ * 0 verified / 2 usage (no such dir, unreadable key) / 3 failed. */
+int qry__verify_export_cmd(const qry_opts *o, const qry_env *env);
+
+#define QRY_BUNDLE_FORMAT "cairn-evidence-bundle-v1"
+#define QRY_BUNDLE_RECORDS "records.jsonl"
+#define QRY_BUNDLE_BIN "records.bin"
+#define QRY_BUNDLE_MANIFEST "manifest.json"
+#define QRY_BUNDLE_REPORT "report.html"
+#define QRY_REPORT_ROWS 200u /* records listed in report.html */
+
+/* Outcome of checking a bundle (qry__bundle_check). */
+typedef struct qry_check {
+  bool ok;                   /* everything verified */
+  char code[24];             /* "" when ok, else the stable upper-case name of the
+                                first failure: MANIFEST, FILE_HASH, RECORDS,
+                                RECORD_JSON, LEAF, LINK, CHECKPOINT, SIGNATURE, COUNTS */
+  char detail[640];          /* one line: what failed, where, and what it means */
+  uint64_t records;          /* records in records.bin */
+  uint64_t links;            /* links recomputed */
+  uint64_t segments;         /* link runs, each ending at a signed checkpoint */
+  bool signature_checked;    /* a public key was given and every signature verified */
+  char key_fp[17];           /* fingerprint of the key used ("" = none) */
+  uint64_t cp_position;      /* highest checkpoint used (0 = none) */
+  uint64_t cp_last_seq;      /* its last_seq */
+  int64_t cp_time_ns;        /* when it was signed */
+} qry_check;
+
+/* Check the bundle in dir against manifest m (borrowed): with check_files,
+ * every file's SHA-256 against m.files; then records.bin entries against
+ * records.jsonl (each line must be pb_record_json of the entry's bytes), the
+ * proof's leaves, the links recomputed from anchor to checkpoint, each
+ * checkpoint's Ed25519 signature with pubkey (STO_PUBKEY_LEN raw bytes; NULL =
+ * signatures not checked, which leaves out->ok false), and m.counts against
+ * the records. The verdict goes to *out (first failure); CAIRN_OK unless it
+ * could not run at all (CAIRN_E_NOMEM). */
+CAIRN_MUST_CHECK cairn_err qry__bundle_check(const char *dir, const struct json_t *m,
+                                             const uint8_t *pubkey, bool check_files,
+                                             qry_check *out);
+
+/* Read a PEM Ed25519 public key from path into raw (STO_PUBKEY_LEN) and its
+ * fingerprint (hex of the first 8 bytes of SHA-256(raw), 17 bytes with NUL)
+ * into fp. false with a one-line reason in why on failure. */
+bool qry__pubkey_read(const char *path, uint8_t *raw, char *fp, char *why, size_t cap);
+
+/* Lower-case hex of p[0..n) into out (2n+1 bytes). */
+void qry__hex(const uint8_t *p, size_t n, char *out);
+
+/* records.bin: entries seq (u64 BE) || length (u64 BE) || packed bytes, each
+ * exactly the input of that record's leaf hash. Read the entry at *off of
+ * b[0..len): false at the end or on a truncated entry (*bad set then). */
+bool qry__bin_next(const uint8_t *b, size_t len, size_t *off, uint64_t *seq, const uint8_t **p,
+                   size_t *n, bool *bad);
+
+/* Write report.html at path: the manifest's query, exporter, counts and
+ * histogram, the check result, and the first QRY_REPORT_ROWS records of
+ * bin[0..bin_len) (records.bin). Everything from the bundle is HTML-escaped.
+ * CAIRN_E_IO (errno), CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err qry__report_write(const char *path, const struct json_t *m,
+                                             const qry_check *chk, const uint8_t *bin,
+                                             size_t bin_len);
 
 /* ---- rendering (output.c) ---- */
 

@@ -4,7 +4,10 @@
  * The one design decision: a link is written by sto_wtxn_commit in the SAME
  * LMDB txn as the records it covers, and the record digest is fed while
  * records are packed (no second pass), so storage and chain can never
- * disagree after a crash and the hot path pays one SHA-256 update per record.
+ * disagree after a crash and the hot path pays one SHA-256 per record.
+ * The link digest hashes per-record leaf hashes, not the records' bytes, so
+ * an evidence export can prove one record of a link with the leaves of the
+ * others without disclosing their content (query/export.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,12 +66,25 @@ static cairn_err link_hash(const uint8_t *prev, uint64_t pos, const link *l,
   return CAIRN_OK;
 }
 
-/* Per-record digest input: seq || length || bytes. */
-static int digest_record(EVP_MD_CTX *md, uint64_t seq, const void *p, size_t n) {
+/* leaf = SHA-256(seq || length || bytes), computed with the scratch context
+ * leaf_md (reinitialised here). */
+static bool leaf_compute(EVP_MD_CTX *leaf_md, uint64_t seq, const void *p, size_t n,
+                         uint8_t *out) {
   uint8_t hdr[16];
+  unsigned int dn = 0;
   sto__be64_put(hdr, seq);
   sto__be64_put(hdr + 8, (uint64_t)n);
-  return EVP_DigestUpdate(md, hdr, sizeof(hdr)) == 1 && EVP_DigestUpdate(md, p, n) == 1;
+  return EVP_DigestInit_ex(leaf_md, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(leaf_md, hdr, sizeof(hdr)) == 1 &&
+         EVP_DigestUpdate(leaf_md, p, n) == 1 && EVP_DigestFinal_ex(leaf_md, out, &dn) == 1 &&
+         dn == STO_HASH_LEN;
+}
+
+/* Feed one record into a link digest md: its leaf hash. */
+static int digest_record(EVP_MD_CTX *md, EVP_MD_CTX *leaf_md, uint64_t seq, const void *p,
+                         size_t n) {
+  uint8_t leaf[STO_HASH_LEN];
+  return leaf_compute(leaf_md, seq, p, n, leaf) && EVP_DigestUpdate(md, leaf, sizeof(leaf)) == 1;
 }
 
 static void key_pos(uint8_t *kb, uint64_t pos) { sto__be64_put(kb, pos); }
@@ -108,11 +124,12 @@ void sto__chain_begin(sto_wtxn *t) {
 cairn_err sto__chain_add(sto_wtxn *t, uint64_t seq, const void *p, size_t n) {
   if (!t->chain_open) {
     if (!t->chain_md && !(t->chain_md = EVP_MD_CTX_new())) return CAIRN_E_NOMEM;
+    if (!t->leaf_md && !(t->leaf_md = EVP_MD_CTX_new())) return CAIRN_E_NOMEM;
     if (EVP_DigestInit_ex(t->chain_md, EVP_sha256(), NULL) != 1) return CAIRN_E_NOMEM;
     t->chain_open = true;
     t->chain_first = seq;
   }
-  return digest_record(t->chain_md, seq, p, n) ? CAIRN_OK : CAIRN_E_NOMEM;
+  return digest_record(t->chain_md, t->leaf_md, seq, p, n) ? CAIRN_OK : CAIRN_E_NOMEM;
 }
 
 cairn_err sto__chain_link_put(sto_wtxn *t) {
@@ -151,6 +168,8 @@ void sto__chain_committed(sto_wtxn *t) {
 void sto__chain_fini(sto_wtxn *t) {
   EVP_MD_CTX_free(t->chain_md);
   t->chain_md = NULL;
+  EVP_MD_CTX_free(t->leaf_md);
+  t->leaf_md = NULL;
 }
 
 /* ---- reading the head ---- */
@@ -291,7 +310,8 @@ typedef struct vctx {
   sto_env *env;
   MDB_txn *txn;
   sto_verify_report *r;
-  EVP_MD_CTX *md;        /* owned: record digests */
+  EVP_MD_CTX *md;        /* owned: link digests */
+  EVP_MD_CTX *leaf_md;   /* owned: per-record leaf hashes */
   EVP_PKEY *pkey;        /* owned: the verifier's public key, NULL = no signature checks */
   const uint8_t *pubkey; /* borrowed raw key */
   sto_verify_progress_cb progress;
@@ -356,7 +376,7 @@ static range_res range_digest(vctx *c, rwalk *w, uint64_t first, uint64_t last, 
       *at = k;
       return RANGE_EXTRA;
     }
-    if (!digest_record(c->md, s, w->v.mv_data, w->v.mv_size)) {
+    if (!digest_record(c->md, c->leaf_md, s, w->v.mv_data, w->v.mv_size)) {
       *err = CAIRN_E_NOMEM;
       return RANGE_ERR;
     }
@@ -717,6 +737,10 @@ cairn_err sto_chain_verify(sto_env *env, const uint8_t *pubkey, sto_verify_progr
   vctx c = {.env = env, .r = out, .pubkey = pubkey, .progress = progress, .ud = ud};
   cairn_err err = CAIRN_OK;
   if (!(c.md = EVP_MD_CTX_new())) return CAIRN_E_NOMEM;
+  if (!(c.leaf_md = EVP_MD_CTX_new())) {
+    err = CAIRN_E_NOMEM;
+    goto out_free_md;
+  }
   if (pubkey) {
     c.pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pubkey, STO_PUBKEY_LEN);
     if (!c.pkey) {
@@ -738,6 +762,183 @@ cairn_err sto_chain_verify(sto_env *env, const uint8_t *pubkey, sto_verify_progr
 out_free_key:
   EVP_PKEY_free(c.pkey);
 out_free_md:
+  EVP_MD_CTX_free(c.leaf_md);
   EVP_MD_CTX_free(c.md);
+  return err;
+}
+
+/* ---- proofs: reading links, checkpoints and raw records (evidence export) ---- */
+
+cairn_err sto_leaf_hash(uint64_t seq, const uint8_t *p, size_t n, uint8_t *out) {
+  if ((!p && n) || !out) return CAIRN_E_INVAL;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (!md) return CAIRN_E_NOMEM;
+  bool ok = leaf_compute(md, seq, p ? p : (const uint8_t *)"", n, out);
+  EVP_MD_CTX_free(md);
+  return ok ? CAIRN_OK : CAIRN_E_NOMEM;
+}
+
+cairn_err sto_link_digest(const uint8_t *leaves, size_t n, uint8_t *out) {
+  if ((!leaves && n) || !out || n > SIZE_MAX / STO_HASH_LEN) return CAIRN_E_INVAL;
+  unsigned int dn = 0;
+  if (EVP_Digest(leaves ? leaves : (const uint8_t *)"", n * STO_HASH_LEN, out, &dn, EVP_sha256(),
+                 NULL) != 1 ||
+      dn != STO_HASH_LEN)
+    return CAIRN_E_NOMEM;
+  return CAIRN_OK;
+}
+
+cairn_err sto_link_hash(const uint8_t *prev, const sto_link *l, const uint8_t *digest,
+                        uint8_t *out) {
+  if (!prev || !l || !digest || !out) return CAIRN_E_INVAL;
+  link k = {.first_seq = l->first_seq, .last_seq = l->last_seq,
+            .commit_biased = sto__time_bias(l->commit_ns)};
+  return link_hash(prev, l->position, &k, digest, out);
+}
+
+static void link_export(uint64_t pos, const link *l, sto_link *out) {
+  out->position = pos;
+  out->first_seq = l->first_seq;
+  out->last_seq = l->last_seq;
+  out->commit_ns = sto__time_unbias(l->commit_biased);
+  memcpy(out->hash, l->hash, STO_HASH_LEN);
+}
+
+/* Link at pos inside txn: CAIRN_E_NOTFOUND, CAIRN_E_CORRUPT, CAIRN_E_STORAGE. */
+static cairn_err link_read(sto_env *env, MDB_txn *txn, uint64_t pos, link *l) {
+  uint8_t kb[8];
+  key_pos(kb, pos);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_get(txn, env->chain, &k, &v);
+  if (rc == MDB_NOTFOUND) return CAIRN_E_NOTFOUND;
+  if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
+  return link_decode(&v, l) ? CAIRN_OK : CAIRN_E_CORRUPT;
+}
+
+cairn_err sto_link_get(sto_env *env, uint64_t position, sto_link *out) {
+  if (!env || !out || position == 0) return CAIRN_E_INVAL;
+  if (!env->has_chain) return CAIRN_E_NOTFOUND;
+  MDB_txn *txn;
+  cairn_err err = sto__rtxn_begin(env, &txn);
+  if (err != CAIRN_OK) return err;
+  link l;
+  err = link_read(env, txn, position, &l);
+  if (err == CAIRN_OK) link_export(position, &l, out);
+  sto__rtxn_end(env, txn);
+  return err;
+}
+
+cairn_err sto_link_find(sto_env *env, uint64_t seq, sto_link *out) {
+  if (!env || !out || seq == 0) return CAIRN_E_INVAL;
+  if (!env->has_chain) return CAIRN_E_NOTFOUND;
+  MDB_txn *txn;
+  cairn_err err = sto__rtxn_begin(env, &txn);
+  if (err != CAIRN_OK) return err;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, env->chain, &cur);
+  if (rc != MDB_SUCCESS) {
+    err = sto__err_from_mdb(rc);
+    goto out_end;
+  }
+  MDB_val k, v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  mdb_cursor_close(cur);
+  if (rc == MDB_NOTFOUND) {
+    err = CAIRN_E_NOTFOUND;
+    goto out_end;
+  }
+  if (rc != MDB_SUCCESS || k.mv_size != 8) {
+    err = rc != MDB_SUCCESS ? sto__err_from_mdb(rc) : CAIRN_E_CORRUPT;
+    goto out_end;
+  }
+  /* links are contiguous and ascending in seq: binary search on position */
+  uint64_t lo = 1, hi = sto__be64_get(k.mv_data);
+  err = CAIRN_E_NOTFOUND;
+  while (lo <= hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    link l;
+    cairn_err e = link_read(env, txn, mid, &l);
+    if (e != CAIRN_OK) {
+      err = e == CAIRN_E_NOTFOUND ? CAIRN_E_CORRUPT : e; /* a hole in the chain */
+      break;
+    }
+    if (seq < l.first_seq) {
+      hi = mid - 1;
+    } else if (seq > l.last_seq) {
+      lo = mid + 1;
+    } else {
+      link_export(mid, &l, out);
+      err = CAIRN_OK;
+      break;
+    }
+  }
+out_end:
+  sto__rtxn_end(env, txn);
+  return err;
+}
+
+cairn_err sto_checkpoint_from(sto_env *env, uint64_t position, sto_checkpoint *out, bool *found) {
+  if (!env || !out || !found) return CAIRN_E_INVAL;
+  *found = false;
+  memset(out, 0, sizeof(*out));
+  if (!env->has_chain) return CAIRN_OK;
+  MDB_txn *txn;
+  cairn_err err = sto__rtxn_begin(env, &txn);
+  if (err != CAIRN_OK) return err;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, env->checkpoints, &cur);
+  if (rc != MDB_SUCCESS) {
+    err = sto__err_from_mdb(rc);
+    goto out_end;
+  }
+  uint8_t kb[8];
+  key_pos(kb, position);
+  MDB_val k = {8, kb}, v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_SUCCESS) {
+    if (cp_decode(&k, &v, out)) *found = true;
+    else err = CAIRN_E_CORRUPT;
+  } else if (rc != MDB_NOTFOUND) {
+    err = sto__err_from_mdb(rc);
+  }
+  mdb_cursor_close(cur);
+out_end:
+  sto__rtxn_end(env, txn);
+  return err;
+}
+
+cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
+                          sto_raw_record_cb cb, void *ud, uint64_t *missing) {
+  if (!env || !cb || first_seq == 0 || first_seq > last_seq) return CAIRN_E_INVAL;
+  if (missing) *missing = 0;
+  MDB_txn *txn;
+  cairn_err err = sto__rtxn_begin(env, &txn);
+  if (err != CAIRN_OK) return err;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, env->records, &cur);
+  if (rc != MDB_SUCCESS) {
+    err = sto__err_from_mdb(rc);
+    goto out_end;
+  }
+  uint8_t kb[8];
+  sto__be64_put(kb, first_seq);
+  MDB_val k = {8, kb}, v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  for (uint64_t s = first_seq;; s++) {
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+      err = sto__err_from_mdb(rc);
+      break;
+    }
+    if (rc == MDB_NOTFOUND || k.mv_size != 8 || sto__be64_get(k.mv_data) != s) {
+      if (missing) *missing = s;
+      err = CAIRN_E_NOTFOUND;
+      break;
+    }
+    if (!cb(s, v.mv_data, v.mv_size, ud) || s == last_seq) break;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+out_end:
+  sto__rtxn_end(env, txn);
   return err;
 }

@@ -72,6 +72,7 @@ struct sto_wtxn {
   cairn_err dead;    /* CAIRN_OK, or the error that killed the txn */
   cairn_buf pack;    /* owned; packed record, reused for every record */
   EVP_MD_CTX *chain_md; /* owned; digest of this txn's records (chain.c) */
+  EVP_MD_CTX *leaf_md;  /* owned; scratch for one record's leaf hash (chain.c) */
   bool chain_open;   /* chain_md holds the digest of >= 1 record of this txn */
   uint64_t chain_first; /* seq of the first record stored in this txn */
   uint8_t chain_new[32]; /* hash of the link written at commit, adopted on success */

@@ -300,10 +300,12 @@ CAIRN_MUST_CHECK cairn_err sto_times_scan(sto_env *env, int64_t since_ns, int64_
  * Every committed write txn that stored records appends link n:
  *   hash_n = SHA-256(hash_{n-1} || n || first_seq || last_seq || commit_ns
  *                    || digest)
- *   digest = SHA-256 over the txn's records in seq order, each as
- *            seq (u64 BE) || length (u64 BE) || packed bytes as stored
+ *   digest = SHA-256(leaf_first || ... || leaf_last): the txn's records'
+ *            leaves in seq order
+ *   leaf_s = SHA-256(seq (u64 BE) || length (u64 BE) || packed bytes as stored)
  * with hash_0 = 32 zero bytes and every integer big-endian (commit_ns as
- * stored, biased). The aggregator signs checkpoints of the head with Ed25519;
+ * stored, biased: sign bit flipped). Hashing leaves rather than bytes lets a
+ * proof for one record carry only the other records' leaves (sto_link_*). The aggregator signs checkpoints of the head with Ed25519;
  * storage keeps them and checks them (sto_chain_verify), it never signs.
  */
 
@@ -403,5 +405,63 @@ typedef void (*sto_verify_progress_cb)(uint64_t done, uint64_t total, void *ud);
 CAIRN_MUST_CHECK cairn_err sto_chain_verify(sto_env *env, const uint8_t *pubkey,
                                             sto_verify_progress_cb progress, void *ud,
                                             sto_verify_report *out);
+
+/* ---- integrity: proofs for single records (evidence export) ----
+ *
+ * A record is proven by: its stored bytes (-> its leaf), the leaves of the
+ * other records of its link (-> the digest), the link fields and the hash of
+ * the link before it (-> hash_n), the fields and digests of the following
+ * links up to a checkpoint (-> that checkpoint's head), and the checkpoint's
+ * signature. These calls read the pieces; each takes its own read txn, which
+ * is consistent because links, records and checkpoints are only appended.
+ */
+
+typedef struct sto_link {
+  uint64_t position;          /* n (>= 1) */
+  uint64_t first_seq;         /* first record seq it covers */
+  uint64_t last_seq;          /* last record seq it covers */
+  int64_t commit_ns;          /* wall clock; hashed biased (sto_link_hash does that) */
+  uint8_t hash[STO_HASH_LEN]; /* hash_n as stored */
+} sto_link;
+
+/* leaf = SHA-256(seq || n || p[0..n)) into out (STO_HASH_LEN bytes).
+ * CAIRN_E_INVAL, CAIRN_E_NOMEM. Pure: no store needed. */
+CAIRN_MUST_CHECK cairn_err sto_leaf_hash(uint64_t seq, const uint8_t *p, size_t n, uint8_t *out);
+
+/* digest = SHA-256 of n leaves (n * STO_HASH_LEN bytes at leaves) into out.
+ * CAIRN_E_INVAL, CAIRN_E_NOMEM. Pure. */
+CAIRN_MUST_CHECK cairn_err sto_link_digest(const uint8_t *leaves, size_t n, uint8_t *out);
+
+/* hash_n of link l (l->hash is ignored) after prev (hash_{n-1}) with digest,
+ * into out. CAIRN_E_INVAL, CAIRN_E_NOMEM. Pure. */
+CAIRN_MUST_CHECK cairn_err sto_link_hash(const uint8_t *prev, const sto_link *l,
+                                         const uint8_t *digest, uint8_t *out);
+
+/* The link at position (>= 1). CAIRN_E_NOTFOUND (no such link, or a store
+ * without chain), CAIRN_E_CORRUPT (malformed), CAIRN_E_INVAL, CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_link_get(sto_env *env, uint64_t position, sto_link *out);
+
+/* The link covering record seq (binary search over positions).
+ * CAIRN_E_NOTFOUND (seq is before link 1 or after the last link),
+ * CAIRN_E_CORRUPT (a malformed or missing link on the way), CAIRN_E_INVAL,
+ * CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_link_find(sto_env *env, uint64_t seq, sto_link *out);
+
+/* The checkpoint with the lowest position >= position; *found false when
+ * none. CAIRN_E_CORRUPT (malformed value), CAIRN_E_INVAL, CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_checkpoint_from(sto_env *env, uint64_t position,
+                                               sto_checkpoint *out, bool *found);
+
+/* Callback per raw record: seq and its packed bytes exactly as stored (what
+ * the leaf hashes), valid only during the call. Return false to stop. Must
+ * not call sto_*. */
+typedef bool (*sto_raw_record_cb)(uint64_t seq, const uint8_t *p, size_t n, void *ud);
+
+/* Every record first_seq..last_seq in ascending order, in one read txn.
+ * CAIRN_E_NOTFOUND when a seq in the range is not stored (*missing, may be
+ * NULL, gets it; cb was called for the records before it), CAIRN_E_INVAL
+ * (first_seq 0 or > last_seq), CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
+                                           sto_raw_record_cb cb, void *ud, uint64_t *missing);
 
 #endif

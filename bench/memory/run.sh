@@ -55,16 +55,20 @@ t0=$(date +%s%N)
 # shellcheck disable=SC2086
 "$B/cairn-collector" --state "$T/state" --aggregator "$(cat "$T/agg.addr")" --server-name localhost \
   --tls-cert "$T/pki/client.pem" --tls-key "$T/pki/client.key" --tls-ca "$T/pki/ca.pem" \
-  --node-name bench-node --input "cri:$T/logs/*.log" --exit-when-idle --idle-grace 1s \
+  --node-name node-1 --input "cri:$T/logs/*.log" --exit-when-idle --idle-grace 1s \
   ${EXTRA_COLLECTOR_FLAGS:-} >"$T/collector.log" 2>&1 &
 COL_PID=$!
-hwm=0 rss_max=0 cpu=0
+hwm=0 rss_max=0 anon_max=0 file_max=0 cpu=0
 while kill -0 "$COL_PID" 2>/dev/null; do
   if st=$(cat "/proc/$COL_PID/status" 2>/dev/null); then
     h=$(awk '/^VmHWM/ {print $2}' <<<"$st")
     r=$(awk '/^VmRSS/ {print $2}' <<<"$st")
     [ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
     [ -n "$r" ] && [ "$r" -gt "$rss_max" ] && rss_max=$r
+    a=$(awk '/^RssAnon/ {print $2}' <<<"$st")
+    f=$(awk '/^RssFile/ {print $2}' <<<"$st")
+    [ -n "$a" ] && [ "$a" -gt "$anon_max" ] && anon_max=$a
+    [ -n "$f" ] && [ "$f" -gt "$file_max" ] && file_max=$f
     # utime + stime in clock ticks (fields 14, 15 of stat)
     c=$(awk '{print $14 + $15}' "/proc/$COL_PID/stat" 2>/dev/null || echo "$cpu")
     [ -n "$c" ] && cpu=$c
@@ -84,7 +88,7 @@ cpus=$(awk -v c="$cpu" -v h="$hz" 'BEGIN {printf "%.2f", c / h}')
 acked=$(grep -o 'records acked' "$T/collector.log" >/dev/null &&
   sed -n 's/.*stopped: \([0-9]*\) lines read, \([0-9]*\) records acked.*/\2/p' "$T/collector.log")
 echo "collector: $acked records acked of $LINES lines"
-echo "collector peak RSS (VmHWM): $((hwm / 1024)) MiB ($hwm KiB); highest VmRSS sample $((rss_max / 1024)) MiB"
+echo "collector peak RSS (VmHWM): $((hwm / 1024)) MiB ($hwm KiB); highest samples: VmRSS $((rss_max / 1024)) MiB, RssAnon $((anon_max / 1024)) MiB, RssFile $((file_max / 1024)) MiB"
 echo "collector CPU: ${cpus} s ($(awk -v c="$cpus" -v n="$LINES" 'BEGIN {printf "%.0f", n / c}') lines per CPU-second)"
 echo "throughput: $(awk -v s="$ship" -v n="$LINES" 'BEGIN {printf "%.0f", n / s}') lines/s" \
   "($(awk -v s="$ship" -v b="$bytes" 'BEGIN {printf "%.1f", b / s / 1048576}') MiB/s) over ${ship} s end to end"

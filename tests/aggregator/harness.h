@@ -193,7 +193,7 @@ static inline void h_client_open_addr(h_client *hc, const h_env *e, const char *
   snprintf(cert, sizeof(cert), "%s/%s.pem", e->certs, name ? name : "");
   snprintf(key, sizeof(key), "%s/%s.key", e->certs, name ? name : "");
   h_path(ca, sizeof(ca), e, "ca.pem");
-  pb_tls_config tc = {name ? cert : NULL, name ? key : NULL, ca, false};
+  pb_tls_config tc = {.cert_file = name ? cert : NULL, .key_file = name ? key : NULL, .ca_file = ca};
   char err[512] = "";
   cairn_err ce = pb_tls_ctx_new(&tc, &hc->ctx, err, sizeof(err));
   if (ce != CAIRN_OK) fail_msg("pb_tls_ctx_new: %s", err);

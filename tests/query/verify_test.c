@@ -201,12 +201,13 @@ static void rehash_chain(raw *r, uint64_t from, uint64_t last) {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
     for (uint64_t s = first; s <= lastseq; s++) {
-      uint8_t rec[1024], hdr[16];
-      size_t n = raw_get(r, r->records, s, rec, sizeof(rec));
-      be64(hdr, s);
-      be64(hdr + 8, n);
-      EVP_DigestUpdate(md, hdr, 16);
-      EVP_DigestUpdate(md, rec, n);
+      uint8_t rec[1024], leaf[32];
+      size_t n = raw_get(r, r->records, s, rec + 16, sizeof(rec) - 16);
+      unsigned int ll = 0;
+      be64(rec, s);
+      be64(rec + 8, n);
+      EVP_Digest(rec, 16 + n, leaf, &ll, EVP_sha256(), NULL); /* leaf of the record */
+      EVP_DigestUpdate(md, leaf, 32);
     }
     uint8_t in[96];
     unsigned int dl = 0;

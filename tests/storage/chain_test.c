@@ -112,21 +112,21 @@ static void link_matches_the_documented_formula(void **state) {
   assert_int_equal(mdb_txn_begin(e, NULL, MDB_RDONLY, &txn), 0);
   assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
   assert_int_equal(mdb_dbi_open(txn, "chain", 0, &chain), 0);
-  /* digest = SHA-256(seq || len || bytes, ...) over records 1 and 2 */
-  uint8_t buf[4096];
-  size_t n = 0;
+  /* digest = SHA-256(leaf_1 || leaf_2), leaf = SHA-256(seq || len || bytes) */
+  uint8_t buf[4096], leaves[64];
   for (uint64_t s = 1; s <= 2; s++) {
     uint8_t kb[8];
     be64(kb, s);
     MDB_val k = {8, kb}, v;
     assert_int_equal(mdb_get(txn, recs, &k, &v), 0);
-    be64(buf + n, s);
-    be64(buf + n + 8, v.mv_size);
-    memcpy(buf + n + 16, v.mv_data, v.mv_size);
-    n += 16 + v.mv_size;
+    assert_true(v.mv_size + 16 <= sizeof(buf));
+    be64(buf, s);
+    be64(buf + 8, v.mv_size);
+    memcpy(buf + 16, v.mv_data, v.mv_size);
+    sha256(buf, 16 + v.mv_size, leaves + 32 * (s - 1));
   }
   uint8_t digest[32];
-  sha256(buf, n, digest);
+  sha256(leaves, sizeof(leaves), digest);
   uint8_t kb[8];
   be64(kb, 1);
   MDB_val k = {8, kb}, v;
