@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collector/internal.h"
+#include "collector/redact.h"
 #include "common/timeparse.h"
 
 col_batch *col__batch_new(uint64_t id) {
@@ -32,6 +33,13 @@ void col__batch_free(col_batch *b) {
 static char *str_or_empty(const char *s) { return (char *)(s && *s ? s : ""); }
 
 cairn_err col__batch_add(col_batch *b, const col_rec_src *src, const col_rec *r) {
+  if (b->redact) {
+    /* the same record with secrets masked and the redaction attrs appended;
+     * the stream key lets a private key printed line by line be followed */
+    uint64_t key = src->file_stream * 4 + (uint64_t)r->stream + 1;
+    cairn_err err = col__redact_rec(b->redact, key, r, &r);
+    if (err != CAIRN_OK) return err;
+  }
   if (b->n == b->cap) {
     size_t nc = b->cap ? b->cap * 2 : 256;
     Cairn__Record **nr = realloc(b->recs, nc * sizeof(*nr));

@@ -84,6 +84,7 @@ void col__on_rec(const col_rec *r, void *ud) {
       col__fatal(c, CAIRN_E_NOMEM, "allocating a batch");
       return;
     }
+    c->open->redact = c->cfg->redact;
     uint64_t ms = (uint64_t)(c->cfg->batch_max_delay / 1000000);
     uv_timer_start(&c->batch_timer, on_batch_timer, ms ? ms : 1, 0);
   }

@@ -68,6 +68,8 @@ typedef struct col_config {
   char *log_format;
   bool exit_when_idle;       /* exit 0 once everything is read, acked and checkpointed */
   int64_t idle_grace;        /* ns without new data before exit_when_idle fires */
+  cairn_str_list redact_rules; /* NAME=REGEX: add, replace ("NAME=" disables) redaction rules */
+  bool redact_defaults;      /* start from the default redaction rules */
 
   /* derived by col_config_load (public, read-only) */
   col_input *in; /* owned, n_in entries */
@@ -76,6 +78,8 @@ typedef struct col_config {
   size_t n_peers;
   char node[256];  /* resolved node name */
   bool start_at_tail; /* start_position == "tail" */
+  struct col_redactor *redact; /* owned, NULL = no rules; compiled rules + scratch +
+                                * counters: used by the collector's loop thread only */
 } col_config;
 
 /* Fill cfg (zeroed by the caller) from argv (argv[0] is the program name),

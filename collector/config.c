@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
+#include "collector/redact.h"
 #include "common/log.h"
 #include "proto/http.h"
 
@@ -65,6 +66,11 @@ static const cairn_opt col_opts[] = {
         "exit 0 once all files are read, acked and checkpointed (tests, demos)"),
     OPT("idle-grace", "idle_grace", CAIRN_OPT_DURATION, idle_grace, "2s", false,
         "quiet time before --exit-when-idle exits"),
+    OPT("redact", "redact.rules", CAIRN_OPT_LIST, redact_rules, NULL, false,
+        "NAME=REGEX (PCRE2): mask matches as [REDACTED:NAME] before sending (repeatable; "
+        "a default's NAME replaces it, NAME= disables it; see docs/SECURITY.md)"),
+    OPT("redact-defaults", "redact.defaults", CAIRN_OPT_BOOL, redact_defaults, "true", false,
+        "apply the default redaction rules (" COL_REDACT_DEFAULTS ")"),
 };
 
 #define N_OPTS (sizeof(col_opts) / sizeof(col_opts[0]))
@@ -212,7 +218,8 @@ static cairn_err validate(col_config *cfg, char *errbuf, size_t errlen) {
     snprintf(errbuf, errlen, "cannot determine the node name: set --node-name or NODE_NAME");
     return CAIRN_E_CONFIG;
   }
-  return CAIRN_OK;
+  return col__redactor_new(cfg->redact_defaults, cfg->redact_rules.v, cfg->redact_rules.n,
+                           &cfg->redact, errbuf, errlen);
 }
 
 cairn_err col_config_load(col_config *cfg, int argc, char **argv, bool *help, bool *check,
@@ -245,6 +252,8 @@ void col_config_free(col_config *cfg) {
   }
   free(cfg->in);
   free(cfg->peers);
+  col__redactor_free(cfg->redact);
+  cfg->redact = NULL;
   cfg->in = NULL;
   cfg->peers = NULL;
   cfg->n_in = cfg->n_peers = 0;

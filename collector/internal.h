@@ -205,6 +205,7 @@ typedef struct col_batch {
   uint64_t seq;               /* Batch.seq of the last send */
   int64_t opened_ns;          /* monotonic, first record */
   cairn_err encode_err;
+  struct col_redactor *redact; /* borrowed, NULL = none: masks secrets in col__batch_add */
   struct col_batch *next;     /* queue link (private) */
 } col_batch;
 
@@ -221,7 +222,8 @@ col_batch *col__batch_new(uint64_t id);
 /* Free a batch and drop its file refs. NULL is fine. */
 void col__batch_free(col_batch *b);
 /* Append a record built from r (message and attrs copied into the arena;
- * src strings borrowed). CAIRN_E_NOMEM. */
+ * src strings borrowed), masked by b->redact first (collector/redact.h).
+ * CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err col__batch_add(col_batch *b, const col_rec_src *src, const col_rec *r);
 /* Remember f's safe offset in this batch (takes a ref on first sight). CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err col__batch_note_file(col_batch *b, col_file *f, uint64_t file_stream,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "collector/internal.h"
+#include "collector/redact.h"
 #include "common/timeparse.h"
 
 void col__count_line(col_file *f, size_t full_len) {
@@ -81,6 +82,23 @@ static cairn_err per_input(const col_collector *c, cairn_buf *b, const char *nam
     if (e == CAIRN_OK) e = label_value(b, c->cfg->in[i].spec);
     if (e == CAIRN_OK) e = cairn_buf_printf(b, "\"} %" PRIu64 "\n", v);
   }
+  return e;
+}
+
+/* Redaction counters (collector/redact.h); rule names need no escaping. */
+static cairn_err redaction_families(const col_redactor *rd, cairn_buf *b) {
+  const char *name = "cairn_collector_redactions_total";
+  cairn_err e = family(b, name, "counter", "Secrets masked before sending, per redaction rule.");
+  for (size_t i = 0; e == CAIRN_OK && i < col__redactor_rules(rd); i++)
+    e = cairn_buf_printf(b, "%s{rule=\"%s\"} %" PRIu64 "\n", name,
+                         col__redactor_rule_name(rd, i), col__redactor_rule_hits(rd, i));
+  if (e == CAIRN_OK)
+    e = single(b, "cairn_collector_records_redacted_total", "counter",
+               "Records with at least one secret masked.", col__redactor_records(rd));
+  if (e == CAIRN_OK)
+    e = single(b, "cairn_collector_redaction_errors_total", "counter",
+               "Regex matches that failed (limits) and masked the whole text instead.",
+               col__redactor_errors(rd));
   return e;
 }
 
@@ -162,6 +180,7 @@ cairn_err col__metrics_render(const col_collector *c, int64_t now_ns, cairn_buf 
   };
   for (size_t i = 0; e == CAIRN_OK && i < sizeof(rows) / sizeof(rows[0]); i++)
     e = single(b, rows[i].name, rows[i].type, rows[i].help, rows[i].v);
+  if (e == CAIRN_OK && c->cfg->redact) e = redaction_families(c->cfg->redact, b);
   return e;
 }
 

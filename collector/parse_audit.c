@@ -560,7 +560,8 @@ static col_anode *node_of(col_audit *a, const col_aline *l, bool *fresh) {
   *fresh = false;
   for (size_t i = 0; i < a->nnodes; i++) {
     col_anode *n = &a->nodes[i];
-    if (strlen(n->node) == nl && memcmp(n->node, l->node, nl) == 0) return n;
+    /* nl == 0: l->node may be NULL (no node= prefix), never given to memcmp */
+    if (strlen(n->node) == nl && (nl == 0 || memcmp(n->node, l->node, nl) == 0)) return n;
   }
   size_t pick = a->nnodes;
   if (a->nnodes == COL_AUDIT_MAX_NODES) {
