@@ -149,7 +149,11 @@ cairn_err agg__kafka_new(agg *a, const agg_config *cfg, agg_kafka **out, char *e
   static const char *const defaults[][2] = {{"enable.idempotence", "true"},
                                             {"acks", "all"},
                                             {"linger.ms", "5"},
-                                            {"compression.codec", "zstd"}};
+                                            {"compression.codec", "zstd"},
+                                            /* librdkafka's default queue is 1 GiB; records wait
+                                             * in LMDB anyway, so keep the copy in RAM small
+                                             * (QUEUE_FULL is backpressure, see below) */
+                                            {"queue.buffering.max.kbytes", "65536"}};
   cairn_err e = conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, "--kafka-brokers", errbuf,
                          errlen);
   for (size_t i = 0; e == CAIRN_OK && i < sizeof(defaults) / sizeof(defaults[0]); i++)
