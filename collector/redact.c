@@ -96,6 +96,8 @@ struct col_redactor {
   uint8_t pair[8192];       /* bit fold(b0) | fold(b1) << 8: bytes 0-1 or 1-2 of some anchor */
   uint64_t always;          /* rules without anchors (user rules) */
   int pem_rule;             /* index of the private_key default, -1 = none */
+  uint64_t last_cand;       /* rules the last redact_into found candidates */
+  size_t pem_active;        /* pem_keys in use */
   pcre2_match_data *md;     /* owned, 1 pair is enough: only group 0 is used */
   pcre2_match_context *mctx; /* owned */
   pcre2_jit_stack *jit;     /* owned */
@@ -393,20 +395,7 @@ static void check_starts(const col_redactor *rd, const uint8_t *s, size_t n, siz
 static uint64_t candidates(const col_redactor *rd, const uint8_t *s, size_t n) {
   uint64_t found = rd->always;
   uint32_t live = rd->n_anchors == 32 ? ~0u : (1u << rd->n_anchors) - 1;
-  size_t j = 0;
-  /* 8 bytes (4 even positions) per step: one load, case-folded at once */
-  for (; j + 8 <= n && live; j += 8) {
-    uint64_t w;
-    memcpy(&w, s + j, 8);
-    if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) w = __builtin_bswap64(w);
-    w |= 0x2020202020202020ull;
-    unsigned hit = 0;
-    for (unsigned k = 0; k < 4; k++) hit |= (unsigned)pair_hit(rd, (unsigned)(w >> (16 * k)) & 0xffffu);
-    if (!hit) continue;
-    for (unsigned k = 0; k < 4; k++)
-      if (pair_hit(rd, (unsigned)(w >> (16 * k)) & 0xffffu)) check_starts(rd, s, n, j + 2 * k, &found, &live);
-  }
-  for (; j + 1 < n && live; j += 2) {
+  for (size_t j = 0; j + 1 < n && live; j += 2) {
     unsigned idx = (s[j] | (unsigned)s[j + 1] << 8) | 0x2020u;
     if (pair_hit(rd, idx)) check_starts(rd, s, n, j, &found, &live);
   }
@@ -473,6 +462,7 @@ static cairn_err redact_into(col_redactor *rd, const uint8_t *s, size_t n, cairn
                              uint32_t *spans) {
   *spans = 0;
   uint64_t cand = candidates(rd, s, n);
+  rd->last_cand = cand;
   if (!cand) return CAIRN_OK;
   const uint8_t *cur = s;
   size_t cur_len = n;
@@ -533,7 +523,7 @@ static const uint8_t *find(const uint8_t *s, size_t n, const char *lit) {
 static cairn_err pem_lines(col_redactor *rd, uint64_t key, const uint8_t **s, size_t *n,
                            uint32_t *spans) {
   rule *r = &rd->rules[rd->pem_rule];
-  int slot = pem_slot(rd, key);
+  int slot = rd->pem_active ? pem_slot(rd, key) : -1;
   if (slot >= 0) {
     const uint8_t *end = find(*s, *n, "-----END ");
     const uint8_t *lab = end ? find(end, (size_t)(*s + *n - end), "PRIVATE KEY") : NULL;
@@ -545,6 +535,7 @@ static cairn_err pem_lines(col_redactor *rd, uint64_t key, const uint8_t **s, si
           cairn_buf_append(&rd->msg, *s + cut, *n - cut) != CAIRN_OK)
         return CAIRN_E_NOMEM;
       rd->pem_keys[slot] = 0;
+      rd->pem_active--;
       count(rd, (size_t)rd->pem_rule, 1);
       (*spans)++;
       *s = rd->msg.ptr;
@@ -562,6 +553,7 @@ static cairn_err pem_lines(col_redactor *rd, uint64_t key, const uint8_t **s, si
       return CAIRN_OK;
     }
     rd->pem_keys[slot] = 0; /* something else: the block is over */
+    rd->pem_active--;
   }
   return CAIRN_OK;
 }
@@ -581,6 +573,7 @@ static void pem_watch(col_redactor *rd, uint64_t key, const uint8_t *orig, size_
   int slot = pem_slot(rd, key);
   if (slot < 0) {
     slot = (int)(rd->pem_next++ % PEM_STREAMS);
+    if (!rd->pem_keys[slot]) rd->pem_active++;
     rd->pem_keys[slot] = key;
   }
   rd->pem_lines[slot] = 0;
@@ -669,7 +662,8 @@ cairn_err col__redact_rec(col_redactor *rd, uint64_t stream_key, const col_rec *
       total += h;
     }
   }
-  if (container && rd->pem_rule >= 0 && !pem_masked)
+  /* only when the BEGIN anchor was seen in the message (rd->last_cand) */
+  if (container && rd->pem_rule >= 0 && !pem_masked && (rd->last_cand & (1ull << rd->pem_rule)))
     pem_watch(rd, stream_key, in->msg, in->msg_len);
   if (in->source == CAIRN__SOURCE__SOURCE_AUDIT) {
     cairn_err err = redact_hex(rd, msg, msg_len, &h);
