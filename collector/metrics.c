@@ -177,6 +177,12 @@ cairn_err col__metrics_render(const col_collector *c, int64_t now_ns, cairn_buf 
        st->files_opened},
       {"cairn_collector_files_skipped_total", "counter",
        "Paths matched by an --input glob that are not regular files.", st->bad_inputs},
+      {"cairn_collector_audit_gaps_total", "counter",
+       "Gaps in audit serial numbers (each also stored as a CAIRN_AUDIT_GAP record).",
+       st->audit_gaps},
+      {"cairn_collector_audit_events_lost_total", "counter",
+       "Audit events the kernel or auditd lost, counted from serial gaps (PCI DSS 10.7).",
+       st->audit_lost},
   };
   for (size_t i = 0; e == CAIRN_OK && i < sizeof(rows) / sizeof(rows[0]); i++)
     e = single(b, rows[i].name, rows[i].type, rows[i].help, rows[i].v);

@@ -42,6 +42,8 @@ static void render_labels_each_input_and_escapes_the_spec(void **state) {
   c.stats.retries = 4;
   c.stats.ckpt_commits = 5;
   c.stats.rotations = 2;
+  c.stats.audit_gaps = 3;
+  c.stats.audit_lost = 7;
   cairn_buf b = {0};
   assert_int_equal(col__metrics_render(&c, 0, &b), CAIRN_OK);
   assert_int_equal(cairn_buf_append(&b, "", 1), CAIRN_OK);
@@ -57,6 +59,8 @@ static void render_labels_each_input_and_escapes_the_spec(void **state) {
   assert_non_null(strstr(t, "\ncairn_collector_acks_retry_total 4\n"));
   assert_non_null(strstr(t, "\ncairn_collector_checkpoint_commits_total 5\n"));
   assert_non_null(strstr(t, "\ncairn_collector_rotations_total 2\n"));
+  assert_non_null(strstr(t, "\ncairn_collector_audit_gaps_total 3\n"));
+  assert_non_null(strstr(t, "\ncairn_collector_audit_events_lost_total 7\n"));
   assert_non_null(strstr(t, "\n# TYPE cairn_collector_unacked_bytes gauge\ncairn_collector_unacked_bytes 4096\n"));
   assert_non_null(strstr(t, "\ncairn_collector_batches_queued 2\n"));
   assert_non_null(strstr(t, "\ncairn_collector_aggregator_connected 0\n"));
