@@ -137,6 +137,8 @@ int qry__export_cmd(const qry_opts *o, const qry_env *env);
  * 0 verified / 2 usage (no such dir, unreadable key) / 3 failed. */
 int qry__verify_export_cmd(const qry_opts *o, const qry_env *env);
 
+struct json_t; /* jansson's json_t: only export*.c and report.c use these calls */
+
 #define QRY_BUNDLE_FORMAT "cairn-evidence-bundle-v1"
 #define QRY_BUNDLE_RECORDS "records.jsonl"
 #define QRY_BUNDLE_BIN "records.bin"
