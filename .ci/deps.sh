@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git openssl
       libuv1-dev libzstd-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
       libssl-dev liblmdb-dev lmdb-utils libjansson-dev libcmocka-dev libyaml-dev libpcre2-dev
-      kcat procps iproute2)
+      kcat procps iproute2 chromium
+      clang libclang-rt-14-dev) # libFuzzer for tests/fuzz/run.sh
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${1:-}" = "--force" ] || [ ${#missing[@]} -gt 0 ]; then

@@ -205,6 +205,7 @@ static const char *env_case_name(Cairn__Envelope__MsgCase mc) {
 static void on_ready(pb_conn *pc, void *ud) {
   agg_conn *c = ud;
   if (c->state == AGG_CONN_HANDSHAKE) c->state = AGG_CONN_HELLO;
+  c->last_rx_ns = cairn_time_mono_ns(); /* the Hello deadline counts from here */
   cairn_log_debug(AGG_COMP, "TLS handshake with %s done: identity=%s", c->peer,
                   pb_conn_identity(pc));
 }
