@@ -131,7 +131,8 @@ static cairn_err config_copy(agg_config *dst, const agg_config *src) {
   memset(&dst->kafka_property, 0, sizeof(dst->kafka_property));
   char **strs[] = {&dst->data_dir,      &dst->listen,       &dst->tls_cert,
                    &dst->tls_key,       &dst->tls_ca,       &dst->kafka_brokers,
-                   &dst->kafka_topic,   &dst->query_listen, &dst->metrics_listen,
+                   &dst->kafka_topic,   &dst->kafka_topic_audit, &dst->kafka_topic_k8s,
+                   &dst->query_listen, &dst->metrics_listen,
                    &dst->port_file,     &dst->metrics_port_file, &dst->log_level,
                    &dst->log_format,    &dst->signing_key, &dst->tls_min_version};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {

@@ -38,6 +38,8 @@ typedef struct agg_config {
   char *tls_ca;            /* PEM CA that signs collector certificates */
   char *kafka_brokers;     /* "HOST:PORT,..."; NULL/"" = forwarding off */
   char *kafka_topic;       /* default "cairn-records" */
+  char *kafka_topic_audit; /* auditd records; NULL = kafka_topic */
+  char *kafka_topic_k8s;   /* Kubernetes audit records; NULL = kafka_topic */
   cairn_str_list kafka_property; /* "KEY=VALUE" pairs passed to librdkafka */
   char *query_listen;      /* remote query: not implemented (rejected) */
   char *metrics_listen;    /* "HOST:PORT" for GET /metrics and /healthz; NULL = off */

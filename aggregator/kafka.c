@@ -56,6 +56,8 @@ struct agg_kafka {
   int64_t last_err_log_ns; /* rate limit of error-callback and produce lines */
   int64_t last_dr_log_ns;  /* rate limit of failed-delivery lines */
   cairn_buf json;          /* scratch: record value */
+  char *topic_audit;       /* owned: topic for auditd records (= topic unless configured) */
+  char *topic_k8s;         /* owned: topic for Kubernetes audit records */
 };
 
 static kafka_slot *ring_at(agg_kafka *k, size_t i) {
@@ -136,9 +138,13 @@ cairn_err agg__kafka_new(agg *a, const agg_config *cfg, agg_kafka **out, char *e
   if (!k) return CAIRN_E_NOMEM;
   k->a = a;
   k->topic = strdup(cfg->kafka_topic && *cfg->kafka_topic ? cfg->kafka_topic : "cairn-records");
+  k->topic_audit = strdup(cfg->kafka_topic_audit && *cfg->kafka_topic_audit ? cfg->kafka_topic_audit
+                                                                           : k->topic ? k->topic : "");
+  k->topic_k8s = strdup(cfg->kafka_topic_k8s && *cfg->kafka_topic_k8s ? cfg->kafka_topic_k8s
+                                                                     : k->topic ? k->topic : "");
   k->brokers = strdup(cfg->kafka_brokers);
   k->ring = calloc(KAFKA_RING_CAP, sizeof(*k->ring));
-  if (!k->topic || !k->brokers || !k->ring) goto out_free;
+  if (!k->topic || !k->topic_audit || !k->topic_k8s || !k->brokers || !k->ring) goto out_free;
   if (pthread_mutex_init(&k->mu, NULL) != 0) goto out_free;
   if (pthread_cond_init(&k->cv, NULL) != 0) goto out_destroy_mu;
 
@@ -196,6 +202,8 @@ out_destroy_cv_keep_err:
   free(k->ring);
   free(k->brokers);
   free(k->topic);
+  free(k->topic_audit);
+  free(k->topic_k8s);
   free(k);
   return CAIRN_E_CONFIG;
 out_destroy_cv:
@@ -206,6 +214,8 @@ out_free:
   free(k->ring);
   free(k->brokers);
   free(k->topic);
+  free(k->topic_audit);
+  free(k->topic_k8s);
   free(k);
   return CAIRN_E_NOMEM;
 }
@@ -226,8 +236,13 @@ static bool produce_one(const Cairn__Record *rec, void *ud) {
                     rec->file_stream);
   if (kl < 0) kl = 0;
   if ((size_t)kl >= sizeof(key)) kl = (int)sizeof(key) - 1;
+  /* one topic per source type when configured, so retention and access can
+   * differ between container logs and audit trails */
+  const char *topic = rec->source == CAIRN__SOURCE__SOURCE_AUDIT       ? k->topic_audit
+                      : rec->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT ? k->topic_k8s
+                                                                       : k->topic;
   rd_kafka_resp_err_t err = rd_kafka_producev(
-      k->rk, RD_KAFKA_V_TOPIC(k->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_KEY(key, (size_t)kl), RD_KAFKA_V_VALUE(k->json.ptr, k->json.len),
       RD_KAFKA_V_OPAQUE((void *)(uintptr_t)rec->seq), RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -239,7 +254,7 @@ static bool produce_one(const Cairn__Record *rec, void *ud) {
     if (!k->last_err_log_ns || now - k->last_err_log_ns >= KAFKA_ERR_LOG_INTERVAL_NS) {
       k->last_err_log_ns = now;
       cairn_log_warn(AGG_COMP, "kafka: producing seq %" PRIu64 " to %s failed: %s; will retry",
-                     rec->seq, k->topic, rd_kafka_err2str(err));
+                     rec->seq, topic, rd_kafka_err2str(err));
     }
     k->queue_full = true;
     return false;
@@ -280,8 +295,9 @@ static void *kafka_main(void *arg) {
   }
   k->cursor = k->cursor_sent = k->produce_pos = c0;
   atomic_store(&a->m.kafka_cursor, c0);
-  cairn_log_info(AGG_COMP, "kafka forwarding to topic %s (brokers %s) from seq %" PRIu64, k->topic,
-                 k->brokers, c0 + 1);
+  cairn_log_info(AGG_COMP,
+                 "kafka forwarding to topic %s (audit: %s, k8s-audit: %s; brokers %s) from seq %" PRIu64,
+                 k->topic, k->topic_audit, k->topic_k8s, k->brokers, c0 + 1);
   int64_t timeout_ns;
   for (;;) {
     pthread_mutex_lock(&k->mu);
@@ -372,5 +388,7 @@ void agg__kafka_free(agg_kafka *k) {
   free(k->ring);
   free(k->brokers);
   free(k->topic);
+  free(k->topic_audit);
+  free(k->topic_k8s);
   free(k);
 }

@@ -534,7 +534,8 @@ static void on_tls_loaded(pb_tls_ctx *fresh, cairn_err e, const char *err, void 
     pb_tls_ctx_free(a->tls);
     a->tls = fresh;
     cairn_log_info(AGG_COMP, "SIGHUP: TLS certificate, key and CA reloaded for new connections "
-                   "(%llu open connections keep the previous one): %s (was: %s)",
+                   "(%llu open connections keep the previous one): %s (was: %s); other "
+                   "options are read at start only: restart to change them",
                    (unsigned long long)a->n_conns, now, was);
   }
   if (a->reload_again && !a->shutting_down) {

@@ -275,10 +275,11 @@ static inline void h_client_batch_raw(h_client *hc, uint64_t seq, uint32_t count
   h_client_send_env(hc, &env);
 }
 
-/* Send n container records of file_stream `stream`, end_offsets first_off+100*i,
- * each message msg_len bytes (0 = a short text). */
-static inline void h_client_batch(h_client *hc, uint64_t seq, uint64_t stream, uint64_t first_off,
-                           size_t n, size_t msg_len) {
+/* Send n records of source `source` and file_stream `stream`, end_offsets
+ * first_off+100*i, each message msg_len bytes (0 = a short text). */
+static inline void h_client_batch_src(h_client *hc, uint64_t seq, uint64_t stream,
+                                      uint64_t first_off, size_t n, size_t msg_len,
+                                      Cairn__Source source) {
   Cairn__Record *recs = calloc(n, sizeof(*recs));
   Cairn__Record **ptrs = calloc(n, sizeof(*ptrs));
   char **msgs = calloc(n, sizeof(*msgs));
@@ -292,7 +293,7 @@ static inline void h_client_batch(h_client *hc, uint64_t seq, uint64_t stream, u
     else ml = (size_t)snprintf(msgs[i], ml + 1, "line %zu of stream %llu", i,
                                (unsigned long long)stream);
     recs[i].time_ns = 1700000000000000000LL + (int64_t)(first_off + i);
-    recs[i].source = CAIRN__SOURCE__SOURCE_CONTAINER;
+    recs[i].source = source;
     recs[i].stream = CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
     recs[i].format = CAIRN__FORMAT__FORMAT_CRI;
     recs[i].message.data = (uint8_t *)msgs[i];
@@ -315,6 +316,12 @@ static inline void h_client_batch(h_client *hc, uint64_t seq, uint64_t stream, u
   free(msgs);
   free(ptrs);
   free(recs);
+}
+
+/* Send n container records (see h_client_batch_src). */
+static inline void h_client_batch(h_client *hc, uint64_t seq, uint64_t stream, uint64_t first_off,
+                                  size_t n, size_t msg_len) {
+  h_client_batch_src(hc, seq, stream, first_off, n, msg_len, CAIRN__SOURCE__SOURCE_CONTAINER);
 }
 
 static inline void h_client_close(h_client *hc) {

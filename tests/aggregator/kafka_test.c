@@ -58,7 +58,14 @@ static bool cursor_at(void *ud) {
 /* Read the whole topic from the beginning; count[seq] gets each delivery.
  * Returns messages seen; stops when `expect` were seen and every partition
  * reported EOF, or at the deadline. Keys are checked against the JSON. */
+static size_t consume_topic(const char *brokers, const char *topic, unsigned *count, size_t expect,
+                            int timeout_ms);
 static size_t consume_all(const char *brokers, unsigned *count, size_t expect, int timeout_ms) {
+  return consume_topic(brokers, TOPIC, count, expect, timeout_ms);
+}
+
+static size_t consume_topic(const char *brokers, const char *topic, unsigned *count, size_t expect,
+                            int timeout_ms) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)), 0);
@@ -69,7 +76,7 @@ static size_t consume_all(const char *brokers, unsigned *count, size_t expect, i
   assert_non_null(rk);
   rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
   for (int p = 0; p < PARTITIONS; p++)
-    rd_kafka_topic_partition_list_add(parts, TOPIC, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   assert_int_equal(rd_kafka_assign(rk, parts), 0);
   rd_kafka_topic_partition_list_destroy(parts);
 
@@ -168,6 +175,43 @@ static void kafka_forwarder_delivers_every_record_once_and_advances_cursor(void 
   free(count);
 }
 
+/* --kafka-topic-audit / --kafka-topic-k8s-audit route records by source type */
+static void kafka_topic_per_source_type(void **state) {
+  kt_state *k = *state;
+  assert_int_equal(rd_kafka_mock_topic_create(k->mock, "cairn-audit", PARTITIONS, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(k->mock, "cairn-k8s-audit", PARTITIONS, 1), 0);
+  h_server s;
+  h_server_config(&s, &k->env);
+  s.cfg.kafka_brokers = k->brokers;
+  s.cfg.kafka_topic_audit = (char *)"cairn-audit";
+  s.cfg.kafka_topic_k8s = (char *)"cairn-k8s-audit";
+  h_server_start(&s);
+  h_client c;
+  h_client_open(&c, &k->env, &s, "node-1");
+  h_client_hello(&c, INSTANCE, NULL);
+  assert_true(h_client_wait_msgs(&c, 1, 10000));
+  h_client_batch_src(&c, 1, 1, 0, 10, 0, CAIRN__SOURCE__SOURCE_CONTAINER);   /* seq 1..10 */
+  h_client_batch_src(&c, 2, 2, 0, 7, 0, CAIRN__SOURCE__SOURCE_AUDIT);        /* 11..17 */
+  h_client_batch_src(&c, 3, 3, 0, 5, 0, CAIRN__SOURCE__SOURCE_K8S_AUDIT);    /* 18..22 */
+  assert_true(h_client_wait_msgs(&c, 4, 10000));
+  h_client_close(&c);
+  g_wait_agg = s.a;
+  g_wait_cursor = 22;
+  assert_true(h_wait(cursor_at, NULL, 30000));
+  h_server_stop(&s);
+
+  unsigned *count = calloc(MAX_SEQ, sizeof(*count));
+  assert_int_equal(consume_topic(k->brokers, TOPIC, count, 10, 30000), 10);
+  for (int seq = 1; seq <= 10; seq++) assert_int_equal(count[seq], 1);
+  memset(count, 0, MAX_SEQ * sizeof(*count));
+  assert_int_equal(consume_topic(k->brokers, "cairn-audit", count, 7, 30000), 7);
+  for (int seq = 11; seq <= 17; seq++) assert_int_equal(count[seq], 1);
+  memset(count, 0, MAX_SEQ * sizeof(*count));
+  assert_int_equal(consume_topic(k->brokers, "cairn-k8s-audit", count, 5, 30000), 5);
+  for (int seq = 18; seq <= 22; seq++) assert_int_equal(count[seq], 1);
+  free(count);
+}
+
 static bool kafka_failed_once(void *ud) {
   agg_counters c;
   agg_counters_get(g_wait_agg, &c);
@@ -230,6 +274,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(kafka_forwarder_delivers_every_record_once_and_advances_cursor,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(kafka_topic_per_source_type, setup, teardown),
       cmocka_unit_test_setup_teardown(kafka_outage_delays_forwarding_and_loses_nothing, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(kafka_property_rejected_by_librdkafka_fails_agg_new, setup,
