@@ -1,5 +1,5 @@
 /* aggregator/agg.c: lifecycle of the service: open (agg_new), run and graceful
- * shutdown (agg_run, agg_stop), free; plus the address and port-file helpers.
+ * shutdown (agg_run, agg_stop), free.
  *
  * Shutdown order matters: stop accepting and reading, wait (bounded) until the
  * writer has answered every queued batch, close sessions (their acks are
@@ -18,113 +18,7 @@
 
 #include "aggregator/internal.h"
 #include "common/log.h"
-
-cairn_err agg__hostport_split(const char *s, char *host, size_t hcap, uint16_t *port) {
-  if (!s) return CAIRN_E_PARSE;
-  const char *colon;
-  const char *h = s;
-  size_t hlen;
-  if (*s == '[') {
-    const char *rb = strchr(s, ']');
-    if (!rb || rb[1] != ':') return CAIRN_E_PARSE;
-    h = s + 1;
-    hlen = (size_t)(rb - h);
-    colon = rb + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (!colon) return CAIRN_E_PARSE;
-    hlen = (size_t)(colon - s);
-    if (memchr(s, ':', hlen)) return CAIRN_E_PARSE; /* bare IPv6 needs [brackets] */
-  }
-  if (hlen >= hcap) return CAIRN_E_PARSE;
-  const char *p = colon + 1;
-  if (!*p) return CAIRN_E_PARSE;
-  unsigned long v = 0;
-  for (; *p; p++) {
-    if (*p < '0' || *p > '9') return CAIRN_E_PARSE;
-    v = v * 10 + (unsigned long)(*p - '0');
-    if (v > 65535) return CAIRN_E_PARSE;
-  }
-  memcpy(host, h, hlen);
-  host[hlen] = '\0';
-  *port = (uint16_t)v;
-  return CAIRN_OK;
-}
-
-/* "127.0.0.1:PORT" / "[::1]:PORT" of a bound socket. */
-static void format_sockname(const uv_tcp_t *t, char *out, size_t cap) {
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
-  char ip[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-      uv_ip6_name(s6, ip, sizeof(ip));
-      port = ntohs(s6->sin6_port);
-      snprintf(out, cap, "[%s]:%d", ip, port);
-      return;
-    }
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-    uv_ip4_name(s4, ip, sizeof(ip));
-    port = ntohs(s4->sin_port);
-  }
-  snprintf(out, cap, "%s:%d", ip, port);
-}
-
-cairn_err agg__tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt, uv_connection_cb cb,
-                          char *bound, size_t bcap, char *errbuf, size_t errlen) {
-  char host[256], portstr[8];
-  uint16_t port;
-  if (agg__hostport_split(hostport, host, sizeof(host), &port) != CAIRN_OK) {
-    snprintf(errbuf, errlen, "%s: '%s' is not HOST:PORT", opt, hostport);
-    return CAIRN_E_CONFIG;
-  }
-  snprintf(portstr, sizeof(portstr), "%u", port);
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  /* startup only, before the loop runs: a blocking lookup is acceptable here */
-  int gr = getaddrinfo(*host ? host : NULL, portstr, &hints, &res);
-  if (gr != 0 || !res) {
-    snprintf(errbuf, errlen, "%s %s: cannot resolve '%s': %s", opt, hostport, host,
-             gai_strerror(gr));
-    return CAIRN_E_CONFIG;
-  }
-  int r = uv_tcp_bind(t, res->ai_addr, 0);
-  freeaddrinfo(res);
-  if (r == 0) r = uv_listen((uv_stream_t *)t, 128, cb);
-  if (r < 0) {
-    snprintf(errbuf, errlen, "%s %s: cannot listen: %s (pick a free port or stop the other process)",
-             opt, hostport, uv_strerror(r));
-    return CAIRN_E_CONFIG;
-  }
-  format_sockname(t, bound, bcap);
-  return CAIRN_OK;
-}
-
-cairn_err agg__port_file_write(const char *path, const char *addr, const char *opt, char *errbuf,
-                               size_t errlen) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-    snprintf(errbuf, errlen, "%s: path too long", opt);
-    return CAIRN_E_CONFIG;
-  }
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    snprintf(errbuf, errlen, "%s %s: cannot create: %s", opt, tmp, strerror(errno));
-    return CAIRN_E_CONFIG;
-  }
-  int ok = fprintf(f, "%s\n", addr) > 0;
-  ok &= fclose(f) == 0;
-  if (!ok || rename(tmp, path) != 0) {
-    snprintf(errbuf, errlen, "%s %s: cannot write: %s", opt, path, strerror(errno));
-    unlink(tmp);
-    return CAIRN_E_CONFIG;
-  }
-  return CAIRN_OK;
-}
+#include "proto/http.h"
 
 static cairn_err config_copy(agg_config *dst, const agg_config *src) {
   *dst = *src;
@@ -316,11 +210,11 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
     if (e != CAIRN_OK) goto out_free;
   }
   if (a->cfg.port_file && *a->cfg.port_file) {
-    e = agg__port_file_write(a->cfg.port_file, a->listen_addr, "--port-file", errbuf, errlen);
+    e = pb_port_file_write(a->cfg.port_file, a->listen_addr, "--port-file", errbuf, errlen);
     if (e != CAIRN_OK) goto out_free;
   }
   if (a->cfg.metrics_port_file && *a->cfg.metrics_port_file && a->metrics_addr[0]) {
-    e = agg__port_file_write(a->cfg.metrics_port_file, a->metrics_addr, "--metrics-port-file",
+    e = pb_port_file_write(a->cfg.metrics_port_file, a->metrics_addr, "--metrics-port-file",
                              errbuf, errlen);
     if (e != CAIRN_OK) goto out_free;
   }

@@ -9,6 +9,7 @@
 
 #include "aggregator/aggregator.h"
 #include "aggregator/internal.h"
+#include "proto/http.h"
 #include "common/log.h"
 
 #define OPT(flag, key, type, field, def, req, help) \
@@ -93,13 +94,13 @@ cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen
     snprintf(errbuf, errlen, "--data: must name a directory");
     return CAIRN_E_CONFIG;
   }
-  if (!cfg->listen || agg__hostport_split(cfg->listen, host, sizeof(host), &port) != CAIRN_OK) {
+  if (!cfg->listen || pb_http_hostport_split(cfg->listen, host, sizeof(host), &port) != CAIRN_OK) {
     snprintf(errbuf, errlen, "--listen: '%s' is not HOST:PORT (e.g. 0.0.0.0:7400)",
              cfg->listen ? cfg->listen : "");
     return CAIRN_E_CONFIG;
   }
   if (cfg->metrics_listen && *cfg->metrics_listen &&
-      agg__hostport_split(cfg->metrics_listen, host, sizeof(host), &port) != CAIRN_OK) {
+      pb_http_hostport_split(cfg->metrics_listen, host, sizeof(host), &port) != CAIRN_OK) {
     snprintf(errbuf, errlen, "--metrics-listen: '%s' is not HOST:PORT (e.g. 0.0.0.0:9400)",
              cfg->metrics_listen);
     return CAIRN_E_CONFIG;

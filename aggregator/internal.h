@@ -262,17 +262,6 @@ void agg__metrics_close(agg *a);
 
 /* ---- helpers (agg.c) ---- */
 
-/* Split "HOST:PORT" / "[v6]:PORT"; host must fit in hcap. CAIRN_E_PARSE. */
-CAIRN_MUST_CHECK cairn_err agg__hostport_split(const char *s, char *host, size_t hcap,
-                                               uint16_t *port);
-/* Bind+listen a uv_tcp_t (initialised by the caller) on "HOST:PORT"; bound
- * gets the actual address. CAIRN_E_CONFIG with errbuf naming opt. */
-CAIRN_MUST_CHECK cairn_err agg__tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt,
-                                           uv_connection_cb cb, char *bound, size_t bcap,
-                                           char *errbuf, size_t errlen);
-/* Write "addr\n" to path via temp file + rename. CAIRN_E_CONFIG with errbuf. */
-CAIRN_MUST_CHECK cairn_err agg__port_file_write(const char *path, const char *addr,
-                                                const char *opt, char *errbuf, size_t errlen);
 /* Called on the loop whenever in-flight work dropped; finishes a shutdown
  * once nothing is left. */
 void agg__shutdown_check(agg *a);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aggregator/internal.h"
+#include "proto/http.h"
 #include "common/log.h"
 #include "common/timeparse.h"
 
@@ -378,7 +379,7 @@ cairn_err agg__server_listen(agg *a, char *errbuf, size_t errlen) {
   }
   a->listener_open = true;
   a->listener.data = a;
-  return agg__tcp_listen(&a->listener, a->cfg.listen, "--listen", on_connection, a->listen_addr,
+  return pb_tcp_listen(&a->listener, a->cfg.listen, "--listen", on_connection, a->listen_addr,
                          sizeof(a->listen_addr), errbuf, errlen);
 }
 

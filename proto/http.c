@@ -299,10 +299,8 @@ static void format_bound(const uv_tcp_t *t, char *out, size_t cap) {
   snprintf(out, cap, "%s:%d", ip, ntohs(s4->sin_port));
 }
 
-/* Write "addr\n" to path via a temp file and rename(2), so readers never see
- * a partial address. */
-static cairn_err port_file_write(const char *path, const char *addr, const char *opt,
-                                 char *errbuf, size_t errlen) {
+cairn_err pb_port_file_write(const char *path, const char *addr, const char *opt, char *errbuf,
+                             size_t errlen) {
   char tmp[4096];
   if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
     snprintf(errbuf, errlen, "%s port file %s: path too long", opt, path);
@@ -320,6 +318,38 @@ static cairn_err port_file_write(const char *path, const char *addr, const char 
     unlink(tmp);
     return CAIRN_E_CONFIG;
   }
+  return CAIRN_OK;
+}
+
+cairn_err pb_tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt, uv_connection_cb cb,
+                        char *bound, size_t bcap, char *errbuf, size_t errlen) {
+  char host[256], portstr[8];
+  uint16_t port;
+  if (pb_http_hostport_split(hostport, host, sizeof(host), &port) != CAIRN_OK) {
+    snprintf(errbuf, errlen, "%s: '%s' is not HOST:PORT (e.g. 0.0.0.0:7400, [::1]:7400)", opt,
+             hostport ? hostport : "");
+    return CAIRN_E_CONFIG;
+  }
+  snprintf(portstr, sizeof(portstr), "%u", port);
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int gr = getaddrinfo(*host ? host : NULL, portstr, &hints, &res); /* startup only */
+  if (gr != 0 || !res) {
+    snprintf(errbuf, errlen, "%s %s: cannot resolve '%s': %s", opt, hostport, host,
+             gai_strerror(gr));
+    return CAIRN_E_CONFIG;
+  }
+  int r = uv_tcp_bind(t, res->ai_addr, 0);
+  freeaddrinfo(res);
+  if (r == 0) r = uv_listen((uv_stream_t *)t, 128, cb);
+  if (r != 0) {
+    snprintf(errbuf, errlen, "%s %s: cannot listen: %s (pick a free port or stop the other process)",
+             opt, hostport, uv_strerror(r));
+    return CAIRN_E_CONFIG;
+  }
+  format_bound(t, bound, bcap);
   return CAIRN_OK;
 }
 
@@ -389,7 +419,7 @@ cairn_err pb_http_open(uv_loop_t *loop, const char *hostport, const pb_http_opti
   }
   format_bound(&s->listener, s->addr, sizeof(s->addr));
   if (o.port_file && *o.port_file) {
-    e = port_file_write(o.port_file, s->addr, opt, errbuf, errlen);
+    e = pb_port_file_write(o.port_file, s->addr, opt, errbuf, errlen);
     if (e != CAIRN_OK) goto out_close;
   }
   *out = s;

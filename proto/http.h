@@ -98,4 +98,20 @@ void pb_http_close(pb_http_server *s, void (*cb)(void *ud), void *ud);
 CAIRN_MUST_CHECK cairn_err pb_http_hostport_split(const char *s, char *host, size_t hcap,
                                                   uint16_t *port);
 
+/* ---- listener helpers shared by both daemons ---- */
+
+/* Resolve "HOST:PORT" (numeric or a name; startup only: getaddrinfo blocks),
+ * bind and listen on t (uv_tcp_init'ed by the caller, who also closes it on
+ * error). bound (bcap bytes) gets the actual "IP:PORT" (port 0 resolved).
+ * CAIRN_E_CONFIG with errbuf naming opt ("--listen"). */
+CAIRN_MUST_CHECK cairn_err pb_tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt,
+                                         uv_connection_cb cb, char *bound, size_t bcap,
+                                         char *errbuf, size_t errlen);
+
+/* Write "addr\n" to path through a temp file and rename(2), so a reader (a
+ * test waiting for the port) never sees a partial address. CAIRN_E_CONFIG
+ * with errbuf naming opt and the path. */
+CAIRN_MUST_CHECK cairn_err pb_port_file_write(const char *path, const char *addr,
+                                              const char *opt, char *errbuf, size_t errlen);
+
 #endif
