@@ -32,7 +32,8 @@ KAFKA=$(cat "$D/kafka.addr")
 echo "== cairn-aggregator --data $D/data (log: $D/aggregator.log)"
 "$B/cairn-aggregator" --data "$D/data" --listen 127.0.0.1:0 --port-file "$D/agg.addr" \
   --tls-cert "$D/pki/server.pem" --tls-key "$D/pki/server.key" --tls-ca "$D/pki/ca.pem" \
-  --kafka-brokers "$KAFKA" --kafka-topic cairn-records >"$D/aggregator.log" 2>&1 & PIDS+=($!)
+  --kafka-brokers "$KAFKA" --kafka-topic cairn-records >"$D/aggregator.log" 2>&1 & APID=$!
+PIDS+=($APID)
 wait_file "$D/agg.addr" "cairn-aggregator" "$D/aggregator.log"
 AGG=$(cat "$D/agg.addr")
 
@@ -73,5 +74,9 @@ echo
 echo "== Kafka: what a real consumer read from the topic"
 wait $KC || true
 cat "$D/kafka.out"
+echo
+echo "== stopping the aggregator (it signs a final chain checkpoint), then: cairn-query verify"
+kill -TERM $APID; wait $APID || true
+"$B/cairn-query" verify --data "$D/data" || true
 echo
 echo "Data stays in $D/data; try: build/cairn-query search --data $D/data --pod <pod> --since 1h"

@@ -237,7 +237,9 @@ static void scan_work(uv_work_t *req) {
   }
   if (j->oom) return;
   /* one hit per (dev, ino): the same file through another pattern or link */
-  qsort(j->hits, j->n_hits, sizeof(*j->hits), cmp_hit);
+  /* qsort with a NULL base is undefined even for 0 elements (UBSan aborts):
+   * the first scan of an empty directory has no hits yet */
+  if (j->n_hits > 1) qsort(j->hits, j->n_hits, sizeof(*j->hits), cmp_hit);
   size_t w = 0;
   for (size_t i = 0; i < j->n_hits; i++) {
     if (w && j->hits[w - 1].dev == j->hits[i].dev && j->hits[w - 1].ino == j->hits[i].ino) {
@@ -247,7 +249,7 @@ static void scan_work(uv_work_t *req) {
     j->hits[w++] = j->hits[i];
   }
   j->n_hits = w;
-  qsort(j->dirs, j->n_dirs, sizeof(*j->dirs), cmp_str);
+  if (j->n_dirs > 1) qsort(j->dirs, j->n_dirs, sizeof(*j->dirs), cmp_str);
   w = 0;
   for (size_t i = 0; i < j->n_dirs; i++) {
     if (w && strcmp(j->dirs[w - 1], j->dirs[i]) == 0) {
