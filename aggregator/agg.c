@@ -23,6 +23,7 @@
 static cairn_err config_copy(agg_config *dst, const agg_config *src) {
   *dst = *src;
   memset(&dst->kafka_property, 0, sizeof(dst->kafka_property));
+  memset(&dst->node_policy, 0, sizeof(dst->node_policy));
   char **strs[] = {&dst->data_dir,      &dst->listen,       &dst->tls_cert,
                    &dst->tls_key,       &dst->tls_ca,       &dst->kafka_brokers,
                    &dst->kafka_topic,   &dst->kafka_topic_audit, &dst->kafka_topic_k8s,
@@ -37,6 +38,10 @@ static cairn_err config_copy(agg_config *dst, const agg_config *src) {
   }
   for (size_t i = 0; i < src->kafka_property.n; i++) {
     cairn_err e = cairn_str_list_push(&dst->kafka_property, src->kafka_property.v[i]);
+    if (e) return e;
+  }
+  for (size_t i = 0; i < src->node_policy.n; i++) {
+    cairn_err e = cairn_str_list_push(&dst->node_policy, src->node_policy.v[i]);
     if (e) return e;
   }
   return CAIRN_OK;

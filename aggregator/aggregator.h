@@ -41,6 +41,8 @@ typedef struct agg_config {
   char *kafka_topic_audit; /* auditd records; NULL = kafka_topic */
   char *kafka_topic_k8s;   /* Kubernetes audit records; NULL = kafka_topic */
   cairn_str_list kafka_property; /* "KEY=VALUE" pairs passed to librdkafka */
+  cairn_str_list node_policy;    /* "IDENTITY=NODE-GLOB": certificate CN allowed to state
+                                    nodes matching the glob (cluster-wide certificate) */
   char *query_listen;      /* remote query: not implemented (rejected) */
   char *metrics_listen;    /* "HOST:PORT" for GET /metrics and /healthz; NULL = off */
   char *port_file;         /* written with the bound listen address */

@@ -40,6 +40,9 @@ static const cairn_opt agg_opts[] = {
         "topic for auditd records (default: --kafka-topic)"),
     OPT("kafka-topic-k8s-audit", "kafka.topics.k8s_audit", CAIRN_OPT_STR, kafka_topic_k8s, NULL,
         false, "topic for Kubernetes API audit records (default: --kafka-topic)"),
+    OPT("node-policy", "identity.node_policy", CAIRN_OPT_LIST, node_policy, NULL, false,
+        "IDENTITY=NODE-GLOB (repeatable): a certificate CN may state any node matching the glob; "
+        "for one cluster-wide collector certificate, weaker than per-node SANs"),
     OPT("kafka-property", "kafka.properties", CAIRN_OPT_LIST, kafka_property, NULL, false,
         "KEY=VALUE passed to librdkafka (repeatable)"),
     OPT("query-listen", "query.listen", CAIRN_OPT_STR, query_listen, NULL, false,
@@ -161,6 +164,15 @@ cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen
   if (cfg->shutdown_timeout_ns < 0) {
     snprintf(errbuf, errlen, "--shutdown-timeout: must not be negative");
     return CAIRN_E_CONFIG;
+  }
+  for (size_t i = 0; i < cfg->node_policy.n; i++) {
+    const char *kv = cfg->node_policy.v[i];
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv || !eq[1]) {
+      snprintf(errbuf, errlen,
+               "--node-policy: '%s' is not IDENTITY=NODE-GLOB (e.g. cairn-collector=ip-10-*)", kv);
+      return CAIRN_E_CONFIG;
+    }
   }
   for (size_t i = 0; i < cfg->kafka_property.n; i++) {
     const char *kv = cfg->kafka_property.v[i];

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fnmatch.h>
 #include <string.h>
 
 #include "aggregator/internal.h"
@@ -112,6 +113,21 @@ static cairn_err hello_reject(agg_conn *c, cairn_err e, const char *reason) {
   return CAIRN_OK;
 }
 
+/* The --node-policy entry ("IDENTITY=NODE-GLOB") that lets identity state
+ * node, or NULL. The weaker alternative to a per-node certificate SAN. */
+static const char *node_policy_match(const cairn_str_list *pol, const char *identity,
+                                     const char *node) {
+  for (size_t i = 0; i < pol->n; i++) {
+    const char *eq = strchr(pol->v[i], '=');
+    if (!eq) continue;
+    size_t il = (size_t)(eq - pol->v[i]);
+    if (strlen(identity) == il && strncmp(identity, pol->v[i], il) == 0 &&
+        fnmatch(eq + 1, node, 0) == 0)
+      return pol->v[i];
+  }
+  return NULL;
+}
+
 static cairn_err on_hello(agg_conn *c, const Cairn__Hello *h) {
   char reason[256];
   if (h->protocol_version != PB_PROTOCOL_VERSION) {
@@ -130,8 +146,11 @@ static cairn_err on_hello(agg_conn *c, const Cairn__Hello *h) {
   }
   const char *identity = pb_conn_identity(c->pc);
   const char *node = identity;
+  const char *by_policy = NULL;
   if (h->node_name && *h->node_name) {
-    if (!pb_conn_peer_has_name(c->pc, h->node_name)) {
+    if (!pb_conn_peer_has_name(c->pc, h->node_name))
+      by_policy = node_policy_match(&c->a->cfg.node_policy, identity, h->node_name);
+    if (!pb_conn_peer_has_name(c->pc, h->node_name) && !by_policy) {
       snprintf(reason, sizeof(reason), "CAIRN_E_PERM: certificate CN=%s does not cover node %.64s",
                identity, h->node_name);
       return hello_reject(c, CAIRN_E_PERM, reason);
@@ -147,8 +166,9 @@ static cairn_err on_hello(agg_conn *c, const Cairn__Hello *h) {
   c->state = AGG_CONN_READY;
   c->counted = true;
   atomic_fetch_add(&c->a->m.sessions, 1);
-  cairn_log_info(AGG_COMP, "session from %s: identity=%s node=%s instance=%s agent=%s", c->peer,
-                 c->identity, c->node, c->instance_id,
+  cairn_log_info(AGG_COMP, "session from %s: identity=%s node=%s%s%s%s instance=%s agent=%s",
+                 c->peer, c->identity, c->node, by_policy ? " (accepted by --node-policy " : "",
+                 by_policy ? by_policy : "", by_policy ? ")" : "", c->instance_id,
                  h->agent_version && *h->agent_version ? h->agent_version : "-");
   return CAIRN_OK;
 }

@@ -126,6 +126,39 @@ static void hello_with_node_not_covered_by_certificate_is_rejected(void **state)
   h_server_stop(&s);
 }
 
+/* --node-policy: a cluster-wide certificate (CN node-1) may state nodes that
+ * match its glob, and only those */
+static void node_policy_lets_a_shared_certificate_state_matching_nodes(void **state) {
+  h_env *e = *state;
+  h_server s;
+  h_server_config(&s, e);
+  char *pol[] = {(char *)"node-1=web-*"};
+  s.cfg.node_policy.v = pol;
+  s.cfg.node_policy.n = 1;
+  h_server_start(&s);
+  h_client c;
+  h_client_open(&c, e, &s, "node-1");
+  h_client_hello(&c, INSTANCE, "web-7");
+  assert_true(h_client_wait_msgs(&c, 1, 10000));
+  assert_int_equal(c.msgs[0].status, CAIRN__ACK_STATUS__ACK_OK);
+  h_client_batch(&c, 1, 1, 0, 3, 0);
+  assert_true(h_client_wait_msgs(&c, 2, 10000));
+  assert_int_equal(c.msgs[1].stored, 3);
+  h_client_close(&c);
+  h_scan sc = {0};
+  assert_int_equal(sto_scan_after(agg_storage(s.a), 0, 0, h_scan_cb, &sc), CAIRN_OK);
+  assert_string_equal(sc.node, "web-7");
+  /* a node outside the glob is still refused */
+  h_client_open(&c, e, &s, "node-1");
+  h_client_hello(&c, INSTANCE, "db-1");
+  assert_true(h_client_wait_msgs(&c, 1, 10000));
+  assert_int_equal(c.msgs[0].status, CAIRN__ACK_STATUS__ACK_REJECT);
+  assert_string_equal(c.msgs[0].reason,
+                      "CAIRN_E_PERM: certificate CN=node-1 does not cover node db-1");
+  h_client_close(&c);
+  h_server_stop(&s);
+}
+
 static void hello_with_empty_instance_id_is_rejected(void **state) {
   h_env *e = *state;
   h_server s;
@@ -367,6 +400,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(session_acks_stored_counts_and_dedupes_resends, setup, teardown),
       cmocka_unit_test_setup_teardown(hello_with_node_covered_by_certificate_stores_that_node, setup, teardown),
       cmocka_unit_test_setup_teardown(hello_with_node_not_covered_by_certificate_is_rejected, setup, teardown),
+      cmocka_unit_test_setup_teardown(node_policy_lets_a_shared_certificate_state_matching_nodes,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(hello_with_empty_instance_id_is_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(batch_before_hello_closes_connection, setup, teardown),
       cmocka_unit_test_setup_teardown(oversized_batch_closes_only_that_connection, setup, teardown),
