@@ -40,6 +40,12 @@ typedef enum agg_reject_kind {
   AGG_REJ_N,
 } agg_reject_kind;
 
+/* Upper bounds (seconds) of the commit-latency histogram buckets; the last
+ * bucket is +Inf. Shared by writer.c (observe) and metrics.c (render). */
+#define AGG_COMMIT_BUCKETS 12
+static const double agg_commit_bounds[AGG_COMMIT_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
 typedef struct agg_metrics {
   atomic_uint_fast64_t sessions;          /* gauge: sessions past Hello */
   atomic_uint_fast64_t batches;           /* batches acked OK */
@@ -53,6 +59,11 @@ typedef struct agg_metrics {
   atomic_uint_fast64_t last_seq;          /* highest stored seq (writer) */
   atomic_uint_fast64_t map_size;          /* bytes (writer) */
   atomic_uint_fast64_t map_used;          /* bytes (writer) */
+  atomic_uint_fast64_t commit_hist[AGG_COMMIT_BUCKETS]; /* commits per latency bucket (writer) */
+  atomic_uint_fast64_t commit_count;      /* successful commits (writer) */
+  atomic_uint_fast64_t commit_sum_ns;     /* their total latency, ns (writer) */
+  atomic_uint_fast64_t chain_position;    /* last hash-chain link committed (writer) */
+  atomic_uint_fast64_t kafka_queue;       /* messages in librdkafka's queue (forwarder) */
 } agg_metrics;
 
 /* Which reject counter an error belongs to. */

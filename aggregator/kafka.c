@@ -320,6 +320,7 @@ static void *kafka_main(void *arg) {
     }
     bool produced = k->produce_pos != pos_before || k->n != before;
     rd_kafka_poll(k->rk, 0);
+    atomic_store(&a->m.kafka_queue, (uint_fast64_t)rd_kafka_outq_len(k->rk));
     handle_rewind(k);
     maybe_send_cursor(k, false);
     if (produced) continue;

@@ -16,6 +16,37 @@
 
 static const char *const reject_names[AGG_REJ_N] = {"limit", "zstd", "proto", "perm", "other"};
 
+/* Commit latency histogram (cumulative buckets, seconds), chain position and
+ * Kafka queue depth. */
+static cairn_err render_commit_and_chain(const agg_metrics *m, cairn_buf *b) {
+  cairn_err e = cairn_buf_printf(
+      b, "# HELP cairn_aggregator_commit_seconds LMDB write transaction commit latency (group commit, fsync included).\n"
+         "# TYPE cairn_aggregator_commit_seconds histogram\n");
+  uint64_t cum = 0;
+  for (size_t i = 0; e == CAIRN_OK && i < AGG_COMMIT_BUCKETS; i++) {
+    cum += atomic_load(&m->commit_hist[i]);
+    if (i < AGG_COMMIT_BUCKETS - 1)
+      e = cairn_buf_printf(b, "cairn_aggregator_commit_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                           agg_commit_bounds[i], cum);
+    else
+      e = cairn_buf_printf(b, "cairn_aggregator_commit_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                           cum);
+  }
+  if (e != CAIRN_OK) return e;
+  return cairn_buf_printf(
+      b,
+      "cairn_aggregator_commit_seconds_sum %.6f\n"
+      "cairn_aggregator_commit_seconds_count %" PRIuFAST64 "\n"
+      "# HELP cairn_aggregator_chain_position Last hash-chain link committed (one per write transaction with records).\n"
+      "# TYPE cairn_aggregator_chain_position gauge\n"
+      "cairn_aggregator_chain_position %" PRIuFAST64 "\n"
+      "# HELP cairn_aggregator_kafka_queue_messages Messages waiting in the Kafka producer queue.\n"
+      "# TYPE cairn_aggregator_kafka_queue_messages gauge\n"
+      "cairn_aggregator_kafka_queue_messages %" PRIuFAST64 "\n",
+      (double)atomic_load(&m->commit_sum_ns) / 1e9, atomic_load(&m->commit_count),
+      atomic_load(&m->chain_position), atomic_load(&m->kafka_queue));
+}
+
 static cairn_err render_metrics(agg *a, cairn_buf *b) {
   agg_metrics *m = &a->m;
   uint64_t last = atomic_load(&m->last_seq), cur = atomic_load(&m->kafka_cursor);
@@ -44,7 +75,7 @@ static cairn_err render_metrics(agg *a, cairn_buf *b) {
     e = cairn_buf_printf(b, "cairn_aggregator_rejects_total{reason=\"%s\"} %" PRIuFAST64 "\n",
                          reject_names[i], atomic_load(&m->rejects[i]));
   if (e != CAIRN_OK) return e;
-  return cairn_buf_printf(
+  e = cairn_buf_printf(
       b,
       "# HELP cairn_aggregator_kafka_delivered_total Records confirmed by Kafka.\n"
       "# TYPE cairn_aggregator_kafka_delivered_total counter\n"
@@ -63,6 +94,8 @@ static cairn_err render_metrics(agg *a, cairn_buf *b) {
       "cairn_aggregator_lmdb_map_used_bytes %" PRIuFAST64 "\n",
       atomic_load(&m->kafka_delivered), atomic_load(&m->kafka_failed), a->kafka && last > cur ? last - cur : 0,
       atomic_load(&m->map_size), atomic_load(&m->map_used));
+  if (e == CAIRN_OK) e = render_commit_and_chain(m, b);
+  return e;
 }
 
 static bool path_is(const char *path, size_t len, const char *want) {

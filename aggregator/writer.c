@@ -197,6 +197,19 @@ static void log_storage_full(agg *a, cairn_err e) {
 
 /* Store the decoded jobs and the pending cursor in one txn. On map full the
  * txn is aborted, the map grown and the group retried. */
+/* Commit latency into the histogram, and the chain position the commit
+ * reached (writer thread; read by the metrics endpoint). */
+static void observe_commit(agg *a, int64_t ns) {
+  double sec = (double)ns / 1e9;
+  size_t b = 0;
+  while (b < AGG_COMMIT_BUCKETS - 1 && sec > agg_commit_bounds[b]) b++;
+  atomic_fetch_add(&a->m.commit_hist[b], 1);
+  atomic_fetch_add(&a->m.commit_count, 1);
+  atomic_fetch_add(&a->m.commit_sum_ns, (uint_fast64_t)(ns > 0 ? ns : 0));
+  sto_chain_head h;
+  if (sto_chain_head_get(a->env, &h) == CAIRN_OK) atomic_store(&a->m.chain_position, h.position);
+}
+
 static void commit_group(agg *a, agg_queue *group, bool have_cursor, uint64_t cursor) {
   bool any = have_cursor;
   for (agg_job *j = group->head; j && !any; j = j->next) any = j->decoded != NULL;
@@ -218,9 +231,11 @@ static void commit_group(agg *a, agg_queue *group, bool have_cursor, uint64_t cu
       what = "setting the kafka cursor";
     }
     if (e == CAIRN_OK) {
+      int64_t t0 = cairn_time_mono_ns();
       e = sto_wtxn_commit(t);
       t = NULL;
       what = "committing";
+      if (e == CAIRN_OK) observe_commit(a, cairn_time_mono_ns() - t0);
     }
     if (e == CAIRN_OK) {
       if (have_cursor) atomic_store(&a->m.kafka_cursor, cursor);

@@ -343,6 +343,14 @@ static void metrics_endpoint_reports_counters(void **state) {
   assert_non_null(strstr(body, "\ncairn_aggregator_batches_total 1\n"));
   assert_non_null(strstr(body, "\ncairn_aggregator_sessions 1\n"));
   assert_non_null(strstr(body, "cairn_aggregator_rejects_total{reason=\"limit\"} 0"));
+  /* the batch was committed once: one observation in the commit histogram,
+   * in the +Inf bucket and in _count; the chain has at least that link */
+  assert_non_null(strstr(body, "# TYPE cairn_aggregator_commit_seconds histogram\n"));
+  assert_non_null(strstr(body, "\ncairn_aggregator_commit_seconds_bucket{le=\"+Inf\"} 1\n"));
+  assert_non_null(strstr(body, "\ncairn_aggregator_commit_seconds_count 1\n"));
+  assert_non_null(strstr(body, "\ncairn_aggregator_commit_seconds_sum "));
+  assert_non_null(strstr(body, "\ncairn_aggregator_chain_position 1\n"));
+  assert_non_null(strstr(body, "\ncairn_aggregator_kafka_queue_messages 0\n"));
   http_get(addr, "/healthz", body, sizeof(body));
   assert_non_null(strstr(body, "200 OK"));
   http_get(addr, "/nope", body, sizeof(body));
