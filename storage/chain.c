@@ -179,14 +179,10 @@ cairn_err sto_chain_head_get(sto_env *env, sto_chain_head *out) {
   memset(out, 0, sizeof(*out));
   if (!env->has_chain) return CAIRN_OK;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->chain, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->chain, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   MDB_val k, v;
   link l;
   rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
@@ -207,7 +203,6 @@ cairn_err sto_chain_head_get(sto_env *env, sto_chain_head *out) {
   }
 out_close:
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }
@@ -266,14 +261,10 @@ cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found) {
   memset(out, 0, sizeof(*out));
   if (!env->has_chain) return CAIRN_OK;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->checkpoints, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->checkpoints, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   MDB_val k, v;
   rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
   if (rc == MDB_SUCCESS) {
@@ -283,7 +274,6 @@ cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found) {
     err = sto__err_from_mdb(rc);
   }
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }
@@ -832,14 +822,10 @@ cairn_err sto_link_find(sto_env *env, uint64_t seq, sto_link *out) {
   if (!env || !out || seq == 0) return CAIRN_E_INVAL;
   if (!env->has_chain) return CAIRN_E_NOTFOUND;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->chain, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->chain, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   MDB_val k, v;
   rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
   mdb_cursor_close(cur);
@@ -883,14 +869,10 @@ cairn_err sto_checkpoint_from(sto_env *env, uint64_t position, sto_checkpoint *o
   memset(out, 0, sizeof(*out));
   if (!env->has_chain) return CAIRN_OK;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->checkpoints, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->checkpoints, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   uint8_t kb[8];
   key_pos(kb, position);
   MDB_val k = {8, kb}, v;
@@ -902,7 +884,6 @@ cairn_err sto_checkpoint_from(sto_env *env, uint64_t position, sto_checkpoint *o
     err = sto__err_from_mdb(rc);
   }
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }
@@ -912,14 +893,10 @@ cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
   if (!env || !cb || first_seq == 0 || first_seq > last_seq) return CAIRN_E_INVAL;
   if (missing) *missing = 0;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->records, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->records, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   uint8_t kb[8];
   sto__be64_put(kb, first_seq);
   MDB_val k = {8, kb}, v;
@@ -938,7 +915,6 @@ cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   }
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }

@@ -79,6 +79,17 @@ void sto__rtxn_end(sto_env *env, MDB_txn *txn) {
   pthread_rwlock_unlock(&env->map_lock);
 }
 
+cairn_err sto__rcursor_open(sto_env *env, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur) {
+  cairn_err err = sto__rtxn_begin(env, txn);
+  if (err != CAIRN_OK) return err;
+  int rc = mdb_cursor_open(*txn, dbi, cur);
+  if (rc != MDB_SUCCESS) {
+    sto__rtxn_end(env, *txn);
+    return sto__err_from_mdb(rc);
+  }
+  return CAIRN_OK;
+}
+
 static cairn_err get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out) {
   MDB_val k = {strlen(name), (void *)name}, v;
   int rc = mdb_get(txn, dbi, &k, &v);

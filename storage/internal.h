@@ -153,6 +153,11 @@ cairn_err sto__err_from_mdb(int rc);
  * On CAIRN_OK the caller must end it with sto__rtxn_end. */
 CAIRN_MUST_CHECK cairn_err sto__rtxn_begin(sto_env *env, MDB_txn **out);
 void sto__rtxn_end(sto_env *env, MDB_txn *txn);
+/* Begin a read txn and open a cursor on dbi in it. On CAIRN_OK the caller
+ * closes the cursor and ends the txn with sto__rtxn_end; on error nothing is
+ * left open. */
+CAIRN_MUST_CHECK cairn_err sto__rcursor_open(sto_env *env, MDB_dbi dbi, MDB_txn **txn,
+                                             MDB_cursor **cur);
 
 /* Read meta "last_seq" inside txn (0 when absent). */
 CAIRN_MUST_CHECK cairn_err sto__meta_last_seq(sto_env *env, MDB_txn *txn, uint64_t *out);

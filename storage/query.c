@@ -33,14 +33,10 @@ cairn_err sto_scan_after(sto_env *env, uint64_t after_seq, size_t max, sto_recor
   if (!env || !cb) return CAIRN_E_INVAL;
   if (after_seq == UINT64_MAX) return CAIRN_OK;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->records, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->records, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   cairn_arena scratch;
   cairn_arena_init(&scratch, SCRATCH_BLOCK);
   uint8_t kb[8];
@@ -61,7 +57,6 @@ cairn_err sto_scan_after(sto_env *env, uint64_t after_seq, size_t max, sto_recor
   if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
   cairn_arena_fini(&scratch);
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }
@@ -530,14 +525,10 @@ cairn_err sto_index_counts(sto_env *env, sto_field f, int64_t since_ns, int64_t 
   if (total) *total = 0;
   if (!env || !cb || (unsigned)f >= STO_FIELD_COUNT_) return CAIRN_E_INVAL;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->idx, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->idx, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   bool covers = true;
   if (sto__fields[f].attr && (err = attr_idx_covers(env, txn, &covers)) != CAIRN_OK)
     goto out_close;
@@ -571,7 +562,6 @@ cairn_err sto_index_counts(sto_env *env, sto_field f, int64_t since_ns, int64_t 
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
 out_close:
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }
@@ -581,14 +571,10 @@ cairn_err sto_times_scan(sto_env *env, int64_t since_ns, int64_t until_ns, sto_t
   if (!env || !cb) return CAIRN_E_INVAL;
   if (since_ns >= until_ns) return CAIRN_OK;
   MDB_txn *txn;
-  cairn_err err = sto__rtxn_begin(env, &txn);
-  if (err != CAIRN_OK) return err;
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, env->idx, &cur);
-  if (rc != MDB_SUCCESS) {
-    err = sto__err_from_mdb(rc);
-    goto out_end;
-  }
+  cairn_err err = sto__rcursor_open(env, env->idx, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
   uint8_t tkey = STO__IDX_TIME, bound[STO__IDX_DATA];
   sto__idx_data(bound, since_ns, 0);
   MDB_val k = {1, &tkey}, d = {STO__IDX_DATA, bound};
@@ -603,7 +589,6 @@ cairn_err sto_times_scan(sto_env *env, int64_t since_ns, int64_t until_ns, sto_t
   }
   if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
   mdb_cursor_close(cur);
-out_end:
   sto__rtxn_end(env, txn);
   return err;
 }
