@@ -67,6 +67,7 @@ static void check_budget(col_collector *c) {
     /* resume at 3/4 of the budget so reads are not toggled on every ack */
     set_paused(c, false);
   }
+  col__spool_pump(c);
 }
 
 void col__fatal(col_collector *c, cairn_err err, const char *what) {
@@ -190,12 +191,9 @@ static void encode_next(col_collector *c) {
   }
 }
 
-void col__batch_acked(col_collector *c, col_batch *b) {
-  b->state = COL_BATCH_ACKED;
-  c->stats.batches_acked++;
-  c->stats.records_acked += b->n;
-  c->last_data_ns = cairn_time_mono_ns();
-  c->last_ack_ns = c->last_data_ns;
+/* Pop the ACKED prefix of the queue (acked, or safe in the spool) and
+ * apply its checkpoints. */
+static void retire_head(col_collector *c) {
   while (c->q_head && c->q_head->state == COL_BATCH_ACKED) {
     col_batch *h = c->q_head;
     c->q_head = h->next;
@@ -218,6 +216,127 @@ void col__batch_acked(col_collector *c, col_batch *b) {
     col__batch_free(h);
   }
   check_budget(c);
+}
+
+void col__batch_acked(col_collector *c, col_batch *b) {
+  b->state = COL_BATCH_ACKED;
+  c->stats.batches_acked++;
+  c->stats.records_acked += b->n;
+  c->last_data_ns = cairn_time_mono_ns();
+  c->last_ack_ns = c->last_data_ns;
+  retire_head(c);
+}
+
+/* ---------------- the spool (--spool-dir) ---------------- */
+
+#define SPOOL_JOB_MAX 16u /* batches per append (one fdatasync) */
+
+/* Threadpool: write the batches and fdatasync (5-20 ms per fsync here: too
+ * long for the loop). The batches are SPOOLING: nothing on the loop touches
+ * their payloads meanwhile. */
+static void spool_work(uv_work_t *req) {
+  col_collector *c = req->data;
+  int64_t t0 = cairn_time_mono_ns();
+  c->spool_err = col__spool_append(c->spool, c->spool_items, c->spool_n, c->spool_errbuf,
+                                   sizeof(c->spool_errbuf));
+  c->spool_job_ns = cairn_time_mono_ns() - t0;
+}
+
+static void spool_after(uv_work_t *req, int status) {
+  col_collector *c = req->data;
+  c->spooling = false;
+  if (status != 0 || c->spool_err != CAIRN_OK) {
+    for (size_t i = 0; i < c->spool_n; i++) c->spool_jobs[i]->state = COL_BATCH_READY;
+    c->spool_retry_ns = cairn_time_mono_ns() + 1000000000LL;
+    cairn_log_limited(&c->log_limit, "spool write", CAIRN_LOG_ERROR, "collector",
+                      "cannot append %zu batches to the spool in %s: %s; they stay in memory "
+                      "(reading pauses at --memory-budget) and the spool is tried again in 1s",
+                      c->spool_n, c->cfg->spool_dir,
+                      status ? uv_strerror(status) : c->spool_errbuf);
+    c->spool_n = 0;
+    if (c->ship) col__ship_kick(c->ship);
+    check_budget(c);
+    return;
+  }
+  col__spool_publish(c->spool, c->spool_n);
+  cairn_log(CAIRN_LOG_DEBUG, "collector", "spooled %zu batches in %.1f ms (write + fdatasync)",
+            c->spool_n, (double)c->spool_job_ns / 1e6);
+  /* fsynced: the spool, not the log file, holds these lines now */
+  for (size_t i = 0; i < c->spool_n; i++) c->spool_jobs[i]->state = COL_BATCH_ACKED;
+  c->spool_n = 0;
+  c->last_data_ns = cairn_time_mono_ns();
+  retire_head(c); /* also pumps again through check_budget */
+  if (c->ship) col__ship_kick(c->ship);
+}
+
+/* Log (once per interval) and count that the limit was reached. */
+static void spool_full(col_collector *c, uint64_t need) {
+  if (!c->spool_at_limit) {
+    c->spool_at_limit = true;
+    c->spool_full_total++;
+  }
+  col_spool_stats st;
+  col__spool_stats(c->spool, &st);
+  cairn_log_limited(&c->log_limit, "spool full", CAIRN_LOG_WARN, "collector",
+                    "spool %s is full (%llu bytes used, --spool-max-bytes %llu, next batch needs "
+                    "%llu): not spooling; reading pauses at --memory-budget until the aggregator "
+                    "acks, so the log files are the buffer again (lines the node rotates away "
+                    "before then are lost on the node)",
+                    c->cfg->spool_dir, (unsigned long long)st.bytes,
+                    (unsigned long long)c->cfg->spool_max_bytes, (unsigned long long)need);
+}
+
+void col__spool_pump(col_collector *c) {
+  if (!c->spool || c->spooling || c->closing || !c->ship) return;
+  if (!c->spooling && c->spool_n == 0 && col__spool_empty(c->spool) &&
+      col__spool_inflight(c->spool) == 0)
+    col__spool_trim(c->spool);
+  col_batch *h = c->q_head;
+  if (!h || h->state != COL_BATCH_READY || col__ship_mem_inflight(c->ship) > 0) return;
+  /* stopping behind a spool still being replayed: the queue could not be
+   * sent before the spool anyway, so it joins the spool instead of timing out */
+  bool pressure = col__ship_down(c->ship) || c->unacked_raw >= c->cfg->memory_budget / 2 ||
+                  (c->stopping && !col__spool_empty(c->spool));
+  if (!pressure) return;
+  int64_t now = cairn_time_mono_ns();
+  if (now < c->spool_retry_ns) return;
+  if (c->spool_cap < SPOOL_JOB_MAX) {
+    col_batch **j = realloc(c->spool_jobs, SPOOL_JOB_MAX * sizeof(*j));
+    if (j) c->spool_jobs = j;
+    col_spool_item *it = realloc(c->spool_items, SPOOL_JOB_MAX * sizeof(*it));
+    if (it) c->spool_items = it;
+    if (!j || !it) return; /* out of memory: backpressure instead */
+    c->spool_cap = SPOOL_JOB_MAX;
+  }
+  uint64_t bytes = 0;
+  size_t n = 0;
+  for (col_batch *b = h; b && n < SPOOL_JOB_MAX && b->state == COL_BATCH_READY; b = b->next) {
+    uint64_t need = col__spool_entry_bytes(b->payload.len);
+    if (!col__spool_fits(c->spool, bytes + need)) {
+      if (n == 0) {
+        spool_full(c, need);
+        return;
+      }
+      break;
+    }
+    bytes += need;
+    c->spool_jobs[n] = b;
+    c->spool_items[n] = (col_spool_item){b->payload.ptr, b->payload.len, (uint32_t)b->n,
+                                         b->raw_size};
+    n++;
+  }
+  if (c->spool_at_limit) {
+    c->spool_at_limit = false;
+    cairn_log_info("collector", "spool %s has room again: spooling resumes", c->cfg->spool_dir);
+  }
+  c->spool_n = n;
+  c->spool_req.data = c;
+  if (uv_queue_work(&c->loop, &c->spool_req, spool_work, spool_after) != 0) {
+    c->spool_n = 0;
+    return;
+  }
+  for (size_t i = 0; i < n; i++) c->spool_jobs[i]->state = COL_BATCH_SPOOLING;
+  c->spooling = true;
 }
 
 /* ---------------- timers, signals, shutdown ---------------- */
@@ -245,7 +364,8 @@ static void on_ckpt_timer(uv_timer_t *h) {
 }
 
 static bool all_idle(col_collector *c) {
-  if (!c->scanned_once || c->open || c->q_head || c->encoding) return false;
+  if (!c->scanned_once || c->open || c->q_head || c->encoding || c->spooling) return false;
+  if (c->spool && !col__spool_empty(c->spool)) return false;
   if (col__ckpt_dirty(c->ck) || col__ckpt_busy(c->ck)) return false;
   for (col_file *f = c->files; f; f = f->next) {
     if (!f->started || !f->tail || !col__tail_idle(f->tail)) return false;
@@ -259,8 +379,10 @@ static void on_tick(uv_timer_t *h) {
   int64_t now = cairn_time_mono_ns();
   if (c->closing) return;
   if (!c->encoding) encode_next(c); /* retries a failed encode */
+  col__spool_pump(c);               /* retries after a spool write error */
   if (c->stopping) {
-    if ((!c->q_head && !c->open && !c->encoding) || now >= c->stop_deadline_ns) begin_close(c);
+    if ((!c->q_head && !c->open && !c->encoding && !c->spooling) || now >= c->stop_deadline_ns)
+      begin_close(c);
     return;
   }
   if (c->cfg->exit_when_idle && all_idle(c) && now - c->last_data_ns >= c->cfg->idle_grace) {
@@ -363,9 +485,15 @@ cairn_err col_collector_new(const col_config *cfg, col_collector **out, char *er
     snprintf(errbuf, errlen, "out of memory creating the zstd codec");
     goto out_tls;
   }
+  if (cfg->spool_dir && *cfg->spool_dir) {
+    err = col__spool_open(cfg->spool_dir, cfg->spool_max_bytes, &c->spool, errbuf, errlen);
+    if (err != CAIRN_OK) goto out_codec;
+  }
   *out = c;
   return CAIRN_OK;
 
+out_codec:
+  pb_codec_free(c->codec);
 out_tls:
   pb_tls_ctx_free(c->tls);
 out_ckpt:
@@ -399,6 +527,14 @@ cairn_err col_collector_run(col_collector *c) {
   c->last_data_ns = cairn_time_mono_ns();
   cairn_log_info("collector", "starting: node %s, instance %s, %zu inputs, state %s", cfg->node,
                  col__ckpt_instance_id(c->ck), cfg->n_in, cfg->state_dir);
+  if (c->spool) {
+    col_spool_stats st;
+    col__spool_stats(c->spool, &st);
+    cairn_log_info("collector", "spool %s: %llu batches (%llu bytes) waiting, sent first once an "
+                   "aggregator is reachable; --spool-max-bytes %llu", cfg->spool_dir,
+                   (unsigned long long)st.batches, (unsigned long long)st.bytes,
+                   (unsigned long long)cfg->spool_max_bytes);
+  }
   init_timer(c, &c->scan_timer);
   init_timer(c, &c->kick_timer);
   init_timer(c, &c->batch_timer);
@@ -469,5 +605,8 @@ void col_collector_free(col_collector *c) {
   pb_codec_free(c->codec);
   pb_tls_ctx_free(c->tls);
   col__ckpt_close(c->ck);
+  col__spool_close(c->spool);
+  free(c->spool_jobs);
+  free(c->spool_items);
   free(c);
 }

@@ -70,6 +70,8 @@ typedef struct col_config {
   int64_t idle_grace;        /* ns without new data before exit_when_idle fires */
   cairn_str_list redact_rules; /* NAME=REGEX: add, replace ("NAME=" disables) redaction rules */
   bool redact_defaults;      /* start from the default redaction rules */
+  char *spool_dir;           /* on-disk spool for outages; NULL or "" = none */
+  uint64_t spool_max_bytes;  /* bytes of spool segment files at most */
 
   /* derived by col_config_load (public, read-only) */
   col_input *in; /* owned, n_in entries */

@@ -69,6 +69,12 @@ static const cairn_opt col_opts[] = {
     OPT("redact", "redact.rules", CAIRN_OPT_LIST, redact_rules, NULL, false,
         "NAME=REGEX (PCRE2): mask matches as [REDACTED:NAME] before sending (repeatable; "
         "a default's NAME replaces it, NAME= disables it; see docs/SECURITY.md)"),
+    OPT("spool-dir", "spool.dir", CAIRN_OPT_STR, spool_dir, NULL, false,
+        "directory for the on-disk spool: batches no aggregator takes are written here (fsynced) "
+        "and sent first later, so outages may outlast the node's log files (empty: no spool)"),
+    OPT("spool-max-bytes", "spool.max_bytes", CAIRN_OPT_SIZE, spool_max_bytes, "1GiB", false,
+        "spool size limit; when reached, reading pauses at --memory-budget (counted in "
+        "cairn_collector_spool_full_total)"),
     OPT("redact-defaults", "redact.defaults", CAIRN_OPT_BOOL, redact_defaults, "true", false,
         "apply the default redaction rules (" COL_REDACT_DEFAULTS ")"),
 };
@@ -158,6 +164,11 @@ static cairn_err validate(col_config *cfg, char *errbuf, size_t errlen) {
   }
   if (cfg->memory_budget < cfg->batch_max_bytes) {
     snprintf(errbuf, errlen, "--memory-budget must be at least --batch-max-bytes");
+    return CAIRN_E_CONFIG;
+  }
+  if (cfg->spool_dir && *cfg->spool_dir && cfg->spool_max_bytes < 4096) {
+    snprintf(errbuf, errlen, "--spool-max-bytes %llu: must be at least 4KiB",
+             (unsigned long long)cfg->spool_max_bytes);
     return CAIRN_E_CONFIG;
   }
   if (cfg->max_inflight == 0 || cfg->max_inflight > 1024) {

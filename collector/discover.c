@@ -78,10 +78,11 @@ static bool kubelet_rotated(const char *path) {
   const char *p = strstr(path, ".log.");
   if (!p) return false;
   p += 5;
+  if (strlen(p) != 15) return false;
   for (int i = 0; i < 15; i++) {
     if (i == 8 ? p[i] != '-' : (p[i] < '0' || p[i] > '9')) return false;
   }
-  return p[15] == '\0';
+  return true;
 }
 
 static bool excluded(const col_config *cfg, const char *path) {

@@ -188,6 +188,7 @@ typedef enum col_batch_state {
   COL_BATCH_ENCODING, /* closed, queued for / in pb_batch_encode */
   COL_BATCH_READY,    /* payload built, waiting to be sent */
   COL_BATCH_SENT,     /* sent on the current connection, waiting for its Ack */
+  COL_BATCH_SPOOLING, /* being appended to the spool (--spool-dir); never sent meanwhile */
   COL_BATCH_ACKED,    /* Ack OK; checkpoints applied when all before it are acked */
 } col_batch_state;
 
@@ -363,6 +364,10 @@ void col__note_progress(col_file *f);
 void col__fatal(col_collector *c, cairn_err err, const char *what);
 /* A batch was acked (OK): apply checkpoints for the acked prefix of the queue. */
 void col__batch_acked(col_collector *c, col_batch *b);
+/* Move READY batches from the head of the queue to the spool when no
+ * aggregator takes them (or half the memory budget is used); no-op without
+ * --spool-dir. Loop thread. */
+void col__spool_pump(col_collector *c);
 
 /* ship.c */
 typedef struct col_ship col_ship;
@@ -372,6 +377,11 @@ CAIRN_MUST_CHECK cairn_err col__ship_new(col_collector *c, col_ship **out, char 
 void col__ship_kick(col_ship *s);
 /* Batches sent but not acked on the live connection. */
 size_t col__ship_inflight(const col_ship *s);
+/* In-memory batches (not spool entries) among them. */
+size_t col__ship_mem_inflight(const col_ship *s);
+/* No aggregator takes batches now: a connect failed or the session ended
+ * since the last HelloAck, or an Ack RETRY holds sending back. */
+bool col__ship_down(const col_ship *s);
 /* Close the connection and every handle; cb when all closed. */
 void col__ship_close(col_ship *s, void (*cb)(void *ud), void *ud);
 void col__ship_free(col_ship *s);
@@ -379,6 +389,86 @@ void col__ship_free(col_ship *s);
 bool col__ship_ready(const col_ship *s);
 /* The client pb_tls_config of cfg (strings borrowed from cfg). */
 void col__tls_config(const col_config *cfg, pb_tls_config *out);
+
+/* ======================= spool.c (on-disk spool) ======================= */
+
+/* The optional spool (--spool-dir): an ordered log of encoded batches the
+ * collector could not hand to an aggregator, in segment files of
+ * length-prefixed, CRC32C-checked entries. Loop thread only, except
+ * col__spool_append (one call at a time, on the thread pool). */
+typedef struct col_spool col_spool;
+
+/* A place in the spool: segment number and byte offset in it. */
+typedef struct col_spool_pos {
+  uint64_t seg, off;
+} col_spool_pos;
+
+/* One batch to append (borrowed for the call). */
+typedef struct col_spool_item {
+  const uint8_t *payload; /* zstd(RecordBatch), sent unchanged later */
+  size_t len;
+  uint32_t records;
+  uint64_t raw_size;
+} col_spool_item;
+
+/* One entry read back for sending. payload is borrowed until the next
+ * col__spool_next or col__spool_close. */
+typedef struct col_spool_entry {
+  const uint8_t *payload;
+  size_t len;
+  uint32_t records;
+  uint64_t raw_size;
+  col_spool_pos end; /* just after the entry: give it to col__spool_acked */
+} col_spool_entry;
+
+typedef struct col_spool_stats {
+  uint64_t bytes;    /* bytes in the segment files (compared with the limit) */
+  uint64_t batches;  /* entries not yet acked */
+  uint64_t corrupt;  /* entries (or unreadable stretches) skipped */
+  uint64_t torn;     /* torn tails truncated at open */
+  uint64_t appended, acked;
+} col_spool_stats;
+
+/* Open (creating, 0700) dir, scan every segment (streamed, CRC checked):
+ * a torn tail of the last segment is truncated with a log line, corrupt
+ * entries in the middle are logged and later skipped. Synchronous: call
+ * before the loop runs. CAIRN_E_CONFIG / CAIRN_E_IO / CAIRN_E_NOMEM with errbuf. */
+CAIRN_MUST_CHECK cairn_err col__spool_open(const char *dir, uint64_t max_bytes, col_spool **out,
+                                           char *errbuf, size_t errlen);
+/* Close (no append may be running). NULL is fine. */
+void col__spool_close(col_spool *sp);
+/* Bytes an entry with a payload of len bytes takes on disk. */
+uint64_t col__spool_entry_bytes(size_t payload_len);
+/* Would bytes more stay within the limit? */
+bool col__spool_fits(const col_spool *sp, uint64_t bytes);
+/* Append n entries after the published tail (a new segment when the current
+ * one would pass its target size), then fdatasync (and fsync the directory
+ * for a new segment). Any thread, one call at a time; readers do not see the
+ * entries until col__spool_publish. On error (CAIRN_E_IO, errbuf) nothing of
+ * the call counts. */
+CAIRN_MUST_CHECK cairn_err col__spool_append(col_spool *sp, const col_spool_item *items,
+                                             size_t n, char *errbuf, size_t errlen);
+/* Loop, after a successful col__spool_append of n items: make them visible. */
+void col__spool_publish(col_spool *sp, size_t n);
+/* Entries after the send cursor? Entries not yet acked? */
+bool col__spool_unsent(const col_spool *sp);
+bool col__spool_empty(const col_spool *sp);
+/* Entries sent and not yet acked. */
+uint64_t col__spool_inflight(const col_spool *sp);
+/* Read the entry at the send cursor and move the cursor past it (corrupt
+ * entries are skipped, counted and logged). CAIRN_E_AGAIN when nothing is
+ * unsent; CAIRN_E_IO / CAIRN_E_NOMEM (logged) when it cannot be read now. */
+CAIRN_MUST_CHECK cairn_err col__spool_next(col_spool *sp, col_spool_entry *e);
+/* The oldest sent entry (ending at end) was acked: segments wholly before
+ * the ack cursor are deleted. Acks come in send order. */
+void col__spool_acked(col_spool *sp, col_spool_pos end);
+/* The connection is gone: everything after the ack cursor is sent again. */
+void col__spool_rewind(col_spool *sp);
+/* When every entry is acked (and no append runs): delete every segment. */
+void col__spool_trim(col_spool *sp);
+void col__spool_stats(const col_spool *sp, col_spool_stats *out);
+/* CRC32C (Castagnoli) of len bytes continuing crc (0 to start). */
+uint32_t col__crc32c(uint32_t crc, const void *data, size_t len);
 
 /* Counters (loop thread only). */
 typedef struct col_stats {
@@ -469,6 +559,19 @@ struct col_collector {
   int64_t last_ack_ns;       /* monotonic: last Ack (OK or REJECT), 0 = none yet */
   pb_http_server *http;      /* owned: --metrics-listen endpoint, NULL when off */
   cairn_log_limiter log_limit; /* repeated per-file / per-connection errors */
+
+  col_spool *spool;          /* owned; NULL without --spool-dir */
+  bool spooling;             /* an append job runs */
+  uv_work_t spool_req;
+  col_batch **spool_jobs;    /* owned array: batches of the running append (queue head) */
+  col_spool_item *spool_items; /* owned array, same length */
+  size_t spool_n, spool_cap;
+  cairn_err spool_err;
+  char spool_errbuf[256];
+  bool spool_at_limit;       /* the last attempt did not fit --spool-max-bytes */
+  uint64_t spool_full_total; /* times the limit was reached */
+  int64_t spool_retry_ns;    /* monotonic: no append before this (after a write error) */
+  int64_t spool_job_ns;      /* duration of the last append job (write + fsync) */
 };
 
 #endif

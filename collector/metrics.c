@@ -186,6 +186,28 @@ cairn_err col__metrics_render(const col_collector *c, int64_t now_ns, cairn_buf 
   };
   for (size_t i = 0; e == CAIRN_OK && i < sizeof(rows) / sizeof(rows[0]); i++)
     e = single(b, rows[i].name, rows[i].type, rows[i].help, rows[i].v);
+  col_spool_stats sp = {0};
+  if (c->spool) col__spool_stats(c->spool, &sp);
+  struct {
+    const char *name, *type, *help;
+    uint64_t v;
+  } spool_rows[] = {
+      {"cairn_collector_spool_bytes", "gauge",
+       "Bytes in the on-disk spool's segment files (compared with --spool-max-bytes).", sp.bytes},
+      {"cairn_collector_spool_batches", "gauge", "Batches in the spool not yet acknowledged.",
+       sp.batches},
+      {"cairn_collector_spool_full_total", "counter",
+       "Times the spool reached --spool-max-bytes (reading then pauses at --memory-budget).",
+       c->spool_full_total},
+      {"cairn_collector_spool_corrupt_total", "counter",
+       "Spool entries skipped because they failed their checksum (logged).", sp.corrupt},
+      {"cairn_collector_spool_torn_total", "counter",
+       "Torn spool tails (a crash during a write) truncated at startup.", sp.torn},
+      {"cairn_collector_spool_appended_total", "counter", "Batches written to the spool.",
+       sp.appended},
+  };
+  for (size_t i = 0; e == CAIRN_OK && i < sizeof(spool_rows) / sizeof(spool_rows[0]); i++)
+    e = single(b, spool_rows[i].name, spool_rows[i].type, spool_rows[i].help, spool_rows[i].v);
   if (e == CAIRN_OK && c->cfg->redact) e = redaction_families(c->cfg->redact, b);
   return e;
 }

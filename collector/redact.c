@@ -192,7 +192,7 @@ static void index_anchors(col_redactor *rd) {
       const char *lit = ci ? *a + 2 : *a;
       size_t len = strlen(lit) < 4 ? strlen(lit) : 4;
       uint8_t w[4] = {0}, m[4] = {0}, f[4] = {0};
-      for (size_t k = 0; k < len; k++) {
+      for (size_t k = 0; k < len && k < sizeof w; k++) { /* bound restated for gcc -O3 */
         w[k] = (uint8_t)lit[k];
         m[k] = 0xff;
         f[k] = ci ? 0x20 : 0;

@@ -7,6 +7,10 @@
  * aggregator dedupes records by (instance, file_stream, end_offset).
  * SIGHUP reloads the certificate, key and CA off the loop; the live
  * connection keeps the old ones, the next connection uses the new ones.
+ * With --spool-dir, unsent spool entries go out before any in-memory batch
+ * (they are older), and no in-memory batch is sent past one being spooled,
+ * so the aggregator's per-stream high-water mark never sees a later offset
+ * before an earlier one.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -45,8 +49,10 @@ struct col_ship {
   uint64_t backoff_ms;   /* next delay before jitter */
   uint64_t rng;          /* xorshift state for jitter */
   uint64_t next_seq;     /* per connection */
-  col_batch **inflight;  /* ring of SENT batches in seq order */
+  struct ship_slot *inflight; /* ring of sent batches / spool entries in seq order */
   size_t if_head, if_n, if_cap;
+  size_t if_mem;         /* in-memory batches in the ring */
+  bool down;             /* a connect failed or the session ended since the last HelloAck */
   bool retry_hold;       /* an Ack RETRY: wait for retry_timer before sending more */
   bool closing;
   void (*close_cb)(void *ud);
@@ -55,11 +61,24 @@ struct col_ship {
   cairn_buf tx;          /* packing scratch */
 };
 
+/* One sent, unacked batch: an in-memory batch, or (b == NULL) a spool
+ * entry ending at end. */
+typedef struct ship_slot {
+  col_batch *b;
+  uint64_t seq;
+  uint32_t records;
+  col_spool_pos end;
+} ship_slot;
+
 static void ship_connect(col_ship *s);
 static void maybe_closed(col_ship *s);
 
 bool col__ship_ready(const col_ship *s) { return s->st == SH_READY; }
 size_t col__ship_inflight(const col_ship *s) { return s->if_n; }
+size_t col__ship_mem_inflight(const col_ship *s) { return s->if_mem; }
+bool col__ship_down(const col_ship *s) {
+  return (s->st != SH_READY && s->down) || s->retry_hold;
+}
 
 static uint64_t jitter(col_ship *s, uint64_t ms) {
   s->rng ^= s->rng << 13;
@@ -79,6 +98,7 @@ static void on_backoff(uv_timer_t *h) {
 /* Schedule the next attempt on the next peer. */
 static void schedule_retry(col_ship *s) {
   if (s->closing) return;
+  s->down = true;
   uint64_t delay = jitter(s, s->backoff_ms);
   s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
   s->peer = (s->peer + 1) % s->c->cfg->n_peers;
@@ -94,25 +114,32 @@ static cairn_err send_env(col_ship *s, const Cairn__Envelope *env) {
   return pb_conn_send(s->conn, s->tx.ptr, s->tx.len);
 }
 
-static cairn_err send_batch(col_ship *s, col_batch *b) {
+/* Send one Batch frame: b (in memory) or, with b NULL, the spool entry e. */
+static cairn_err send_batch(col_ship *s, col_batch *b, const col_spool_entry *e) {
   Cairn__Batch m = CAIRN__BATCH__INIT;
   m.seq = ++s->next_seq;
-  m.record_count = (uint32_t)b->n;
-  m.raw_size = b->raw_size;
-  m.payload.data = b->payload.ptr;
-  m.payload.len = b->payload.len;
+  m.record_count = b ? (uint32_t)b->n : e->records;
+  m.raw_size = b ? b->raw_size : e->raw_size;
+  m.payload.data = b ? b->payload.ptr : (uint8_t *)e->payload;
+  m.payload.len = b ? b->payload.len : e->len;
   Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
   env.msg_case = CAIRN__ENVELOPE__MSG_BATCH;
   env.batch = &m;
   cairn_err err = send_env(s, &env);
   if (err != CAIRN_OK) return err;
-  b->seq = m.seq;
-  b->state = COL_BATCH_SENT;
-  s->inflight[(s->if_head + s->if_n) % s->if_cap] = b;
+  ship_slot *sl = &s->inflight[(s->if_head + s->if_n) % s->if_cap];
+  *sl = (ship_slot){.b = b, .seq = m.seq, .records = m.record_count};
+  if (b) {
+    b->seq = m.seq;
+    b->state = COL_BATCH_SENT;
+    s->if_mem++;
+  } else {
+    sl->end = e->end;
+  }
   s->if_n++;
   s->c->stats.batches_sent++;
-  s->c->stats.records_sent += b->n;
-  s->c->stats.bytes_sent += b->payload.len;
+  s->c->stats.records_sent += m.record_count;
+  s->c->stats.bytes_sent += m.payload.len;
   return CAIRN_OK;
 }
 
@@ -123,9 +150,23 @@ void col__ship_kick(col_ship *s) {
     return;
   }
   if (s->st != SH_READY || s->retry_hold) return;
+  col_spool *sp = s->c->spool;
+  /* the spool holds older batches than the queue: all of it goes first */
+  while (sp && col__spool_unsent(sp) && s->if_n < s->if_cap) {
+    col_spool_entry e;
+    cairn_err err = col__spool_next(sp, &e);
+    if (err == CAIRN_E_AGAIN) break;
+    if (err == CAIRN_OK) err = send_batch(s, NULL, &e);
+    if (err != CAIRN_OK) {
+      pb_conn_close(s->conn, err, "cannot send a spooled batch");
+      return;
+    }
+  }
+  if (sp && col__spool_unsent(sp)) return;
   for (col_batch *b = s->c->q_head; b && s->if_n < s->if_cap; b = b->next) {
+    if (b->state == COL_BATCH_SPOOLING) break; /* later batches must not overtake it */
     if (b->state != COL_BATCH_READY) continue;
-    cairn_err err = send_batch(s, b);
+    cairn_err err = send_batch(s, b, NULL);
     if (err != CAIRN_OK) {
       pb_conn_close(s->conn, err, "cannot queue a batch");
       return;
@@ -133,13 +174,15 @@ void col__ship_kick(col_ship *s) {
   }
 }
 
-/* Put every in-flight batch back to READY (they are re-sent in queue order). */
+/* Put every in-flight batch back to READY and rewind the spool (they are
+ * re-sent in the same order). */
 static void requeue_inflight(col_ship *s) {
   for (size_t i = 0; i < s->if_n; i++) {
-    col_batch *b = s->inflight[(s->if_head + i) % s->if_cap];
-    if (b->state == COL_BATCH_SENT) b->state = COL_BATCH_READY;
+    col_batch *b = s->inflight[(s->if_head + i) % s->if_cap].b;
+    if (b && b->state == COL_BATCH_SENT) b->state = COL_BATCH_READY;
   }
-  s->if_head = s->if_n = 0;
+  if (s->c->spool) col__spool_rewind(s->c->spool);
+  s->if_head = s->if_n = s->if_mem = 0;
 }
 
 static void on_retry_timer(uv_timer_t *h) {
@@ -164,12 +207,53 @@ static void on_conn_ready(pb_conn *conn, void *ud) {
   if (send_env(s, &env) != CAIRN_OK) pb_conn_close(conn, CAIRN_E_NOMEM, "cannot queue Hello");
 }
 
+/* Ack of a spool entry: OK and REJECT move the ack cursor (REJECT loudly,
+ * as for memory batches); RETRY ends the session so that nothing after the
+ * entry is acked before it (the spool rewinds on close). */
+static cairn_err handle_spool_ack(col_ship *s, const ship_slot *sl, const Cairn__Ack *a) {
+  col_collector *c = s->c;
+  if (a->status == CAIRN__ACK_STATUS__ACK_RETRY) {
+    c->stats.retries++;
+    if (!s->retry_hold) { /* the same growing hold as for an in-memory batch */
+      uint64_t delay = jitter(s, s->backoff_ms);
+      s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+      s->retry_hold = true;
+      uv_timer_start(&s->retry_timer, on_retry_timer, delay, 0);
+      char key[320];
+      snprintf(key, sizeof(key), "spool retry %s", s->peer_name);
+      cairn_log_limited(&c->log_limit, key, CAIRN_LOG_WARN, "collector",
+                        "aggregator %s asked to retry a spooled batch: %s; sending again in "
+                        "%llu ms (the batch stays in the spool)", s->peer_name, a->reason,
+                        (unsigned long long)delay);
+    }
+    return CAIRN_E_AGAIN; /* ends the session: the spool rewinds, nothing later is acked first */
+  }
+  if (a->status != CAIRN__ACK_STATUS__ACK_OK) {
+    c->stats.rejects++;
+    cairn_log_error("collector", "aggregator %s REJECTED a spooled batch (%u records): %s; these "
+                    "records are not stored. Check the aggregator log and limits",
+                    s->peer_name, sl->records, a->reason);
+  } else {
+    s->backoff_ms = BACKOFF_MIN_MS;
+  }
+  c->stats.batches_acked++;
+  c->stats.records_acked += sl->records;
+  c->last_data_ns = cairn_time_mono_ns();
+  c->last_ack_ns = c->last_data_ns;
+  col__spool_acked(c->spool, sl->end);
+  col__spool_pump(c); /* deletes the segments when everything is acked */
+  return CAIRN_OK;
+}
+
 static cairn_err handle_ack(col_ship *s, const Cairn__Ack *a) {
   if (s->if_n == 0) return CAIRN_E_PROTO;
-  col_batch *b = s->inflight[s->if_head];
-  if (a->seq != b->seq) return CAIRN_E_PROTO;
+  ship_slot sl = s->inflight[s->if_head];
+  if (a->seq != sl.seq) return CAIRN_E_PROTO;
   s->if_head = (s->if_head + 1) % s->if_cap;
   s->if_n--;
+  if (!sl.b) return handle_spool_ack(s, &sl, a);
+  s->if_mem--;
+  col_batch *b = sl.b;
   switch (a->status) {
   case CAIRN__ACK_STATUS__ACK_OK:
     col__batch_acked(s->c, b);
@@ -219,6 +303,7 @@ static cairn_err on_conn_frame(pb_conn *conn, const uint8_t *body, size_t len, v
     cairn_log_info("collector", "connected to aggregator %s (it sees us as '%s')", s->peer_name,
                    ha->identity);
     s->st = SH_READY;
+    s->down = false;
     /* after an Ack RETRY the aggregator ends the session; the backoff keeps
      * growing over those reconnects until a batch is acked OK */
     if (!s->retry_hold) s->backoff_ms = BACKOFF_MIN_MS;
@@ -245,7 +330,9 @@ static void on_conn_close(pb_conn *conn, cairn_err why, const char *reason, void
     return;
   }
   s->c->stats.reconnects++;
+  s->down = true;
   schedule_retry(s);
+  col__spool_pump(s->c); /* no aggregator takes batches now: spool what is ready */
   uint64_t next = (uint64_t)uv_timer_get_due_in(&s->backoff_timer);
   if (was_idle) {
     /* the aggregator ends sessions that sent nothing for its --idle-timeout */
@@ -399,6 +486,7 @@ cairn_err col__ship_new(col_collector *c, col_ship **out, char *errbuf, size_t e
   if (!s) return CAIRN_E_NOMEM;
   s->if_cap = (size_t)c->cfg->max_inflight;
   s->inflight = calloc(s->if_cap, sizeof(*s->inflight));
+  s->if_mem = 0;
   if (!s->inflight) {
     free(s);
     return CAIRN_E_NOMEM;
