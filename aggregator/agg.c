@@ -27,7 +27,8 @@ static cairn_err config_copy(agg_config *dst, const agg_config *src) {
   char **strs[] = {&dst->data_dir,      &dst->listen,       &dst->tls_cert,
                    &dst->tls_key,       &dst->tls_ca,       &dst->kafka_brokers,
                    &dst->kafka_topic,   &dst->kafka_topic_audit, &dst->kafka_topic_k8s,
-                   &dst->query_listen, &dst->metrics_listen,
+                   &dst->query_listen, &dst->query_acl, &dst->query_port_file,
+                   &dst->metrics_listen,
                    &dst->port_file,     &dst->metrics_port_file, &dst->log_level,
                    &dst->log_format,    &dst->signing_key, &dst->tls_min_version};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
@@ -61,6 +62,7 @@ static void shutdown_finish(agg *a) {
   if (a->finishing) return;
   a->finishing = true;
   agg__server_close_all(a, "aggregator shutting down");
+  agg__qserver_close(a);
   agg__metrics_close(a);
   close_if_open((uv_handle_t *)&a->shutdown_timer, &a->shutdown_timer_open);
   if (a->signals_open) {
@@ -99,6 +101,7 @@ static void shutdown_begin(agg *a, const char *why) {
   cairn_log_info(AGG_COMP, "shutting down (%s): no new connections, answering queued batches",
                  why);
   agg__server_quiesce(a);
+  agg__qserver_close(a); /* cancels running queries; they record themselves first */
   uint64_t ms = (uint64_t)(a->cfg.shutdown_timeout_ns / 1000000);
   if (uv_timer_init(&a->loop, &a->shutdown_timer) == 0) {
     a->shutdown_timer_open = true;
@@ -145,6 +148,7 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
   if (!a->cfg.idle_timeout_ns) a->cfg.idle_timeout_ns = 300LL * 1000000000LL;
   if (!a->cfg.max_conns_per_ip) a->cfg.max_conns_per_ip = 64;
   if (!a->cfg.max_conns) a->cfg.max_conns = 4096;
+  if (!a->cfg.query_max_conns) a->cfg.query_max_conns = 16;
   pb_limits_default(&a->limits);
   if (cfg->max_frame) a->limits.max_frame = (uint32_t)cfg->max_frame;
   if (cfg->max_batch_bytes) a->limits.max_raw = cfg->max_batch_bytes;
@@ -210,8 +214,15 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
   if (e != CAIRN_OK) goto out_free;
   e = agg__server_listen(a, errbuf, errlen);
   if (e != CAIRN_OK) goto out_free;
+  e = agg__qserver_open(a, errbuf, errlen);
+  if (e != CAIRN_OK) goto out_free;
   if (a->cfg.metrics_listen && *a->cfg.metrics_listen) {
     e = agg__metrics_listen(a, errbuf, errlen);
+    if (e != CAIRN_OK) goto out_free;
+  }
+  if (a->cfg.query_port_file && *a->cfg.query_port_file && a->qs) {
+    e = pb_port_file_write(a->cfg.query_port_file, agg__qserver_addr(a), "--query-port-file",
+                           errbuf, errlen);
     if (e != CAIRN_OK) goto out_free;
   }
   if (a->cfg.port_file && *a->cfg.port_file) {
@@ -245,6 +256,7 @@ cairn_err agg_run(agg *a) {
                  a->listen_addr, a->cfg.data_dir, st.records, st.last_seq,
                  a->metrics_addr[0] ? "; metrics on http://" : "", a->metrics_addr);
   if (!a->kafka) cairn_log_info(AGG_COMP, "kafka forwarding is off (no --kafka-brokers)");
+  agg__retention_start(a);
   char cert[300];
   pb_tls_ctx_describe(a->tls, cert, sizeof(cert));
   cairn_log_info(AGG_COMP, "TLS certificate: %s (SIGHUP reloads it)", cert);
@@ -302,6 +314,7 @@ void agg_free(agg *a) {
     if (uv_loop_close(&a->loop) != 0)
       cairn_log_error(AGG_COMP, "agg_free: libuv loop still busy (handle leak)");
   }
+  agg__qserver_free(a); /* its threads read the env: before sto_close */
   if (a->writer.mu_init) agg__writer_fini(a);
   agg__signer_free(a->signer);
   agg__kafka_free(a->kafka);
@@ -313,6 +326,8 @@ void agg_free(agg *a) {
 }
 
 const char *agg_listen_addr(const agg *a) { return a->listen_addr; }
+
+const char *agg_query_addr(const agg *a) { return a->qs ? agg__qserver_addr(a) : NULL; }
 
 const char *agg_metrics_addr(const agg *a) { return a->metrics_addr[0] ? a->metrics_addr : NULL; }
 

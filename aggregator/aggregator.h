@@ -43,7 +43,10 @@ typedef struct agg_config {
   cairn_str_list kafka_property; /* "KEY=VALUE" pairs passed to librdkafka */
   cairn_str_list node_policy;    /* "IDENTITY=NODE-GLOB": certificate CN allowed to state
                                     nodes matching the glob (cluster-wide certificate) */
-  char *query_listen;      /* remote query: not implemented (rejected) */
+  char *query_listen;      /* "HOST:PORT" for remote queries (mTLS); NULL = off */
+  char *query_acl;         /* YAML: identity -> namespaces, sources (required with query_listen) */
+  uint64_t query_max_conns; /* open query connections (default 16) */
+  char *query_port_file;   /* written with the bound query address */
   char *metrics_listen;    /* "HOST:PORT" for GET /metrics and /healthz; NULL = off */
   char *port_file;         /* written with the bound listen address */
   char *metrics_port_file; /* written with the bound metrics address */
@@ -64,6 +67,8 @@ typedef struct agg_config {
   int64_t idle_timeout_ns; /* close a session with no frame and nothing in flight this long (5m) */
   uint64_t max_conns_per_ip; /* open connections from one address (default 64) */
   uint64_t max_conns;      /* open connections in total (default 4096) */
+  int64_t retention_ns;    /* prune records older than this from LMDB (only once Kafka has
+                              them when Kafka is configured); 0 = keep forever */
   bool handle_signals;     /* not an option: main sets it; SIGINT/SIGTERM stop agg_run,
                               SIGHUP reloads the TLS certificate, key and CA */
 } agg_config;
@@ -73,8 +78,8 @@ typedef struct agg_config {
 /* Fill cfg (zeroed by the caller) from defaults, --config FILE, CAIRN_*
  * environment and argv. *help / *check report --help / --check-config.
  * Errors: CAIRN_E_CONFIG with a one-line errbuf naming the option to fix
- * (also for stray positional arguments and --query-listen, which is not
- * implemented yet); CAIRN_E_NOMEM. cfg must be released with agg_config_free
+ * (also for stray positional arguments, and --query-listen without
+ * --query-acl); CAIRN_E_NOMEM. cfg must be released with agg_config_free
  * in every case. */
 CAIRN_MUST_CHECK cairn_err agg_config_load(agg_config *cfg, int argc, char **argv, bool *help,
                                            bool *check, char *errbuf, size_t errlen);
@@ -126,6 +131,9 @@ void agg_free(agg *a);
 /* Bound collector address as "HOST:PORT" ("127.0.0.1:40123"). Valid until
  * agg_free. */
 const char *agg_listen_addr(const agg *a);
+
+/* Bound query address, or NULL when --query-listen is off. */
+const char *agg_query_addr(const agg *a);
 
 /* Bound metrics address, or NULL when --metrics-listen is off. */
 const char *agg_metrics_addr(const agg *a);

@@ -46,7 +46,14 @@ static const cairn_opt agg_opts[] = {
     OPT("kafka-property", "kafka.properties", CAIRN_OPT_LIST, kafka_property, NULL, false,
         "KEY=VALUE passed to librdkafka (repeatable)"),
     OPT("query-listen", "query.listen", CAIRN_OPT_STR, query_listen, NULL, false,
-        "HOST:PORT for remote queries (not implemented yet)"),
+        "HOST:PORT for remote queries (mTLS with the --tls-* files; needs --query-acl)"),
+    OPT("query-acl", "query.acl", CAIRN_OPT_STR, query_acl, NULL, false,
+        "YAML file mapping certificate identities to the namespaces and sources they may "
+        "query; identities not listed are refused"),
+    OPT("query-max-conns", "query.max_conns", CAIRN_OPT_U64, query_max_conns, "16", false,
+        "open query connections accepted at once (each runs one query thread)"),
+    OPT("query-port-file", "query.port_file", CAIRN_OPT_STR, query_port_file, NULL, false,
+        "write the bound HOST:PORT of --query-listen here"),
     OPT("metrics-listen", "metrics.listen", CAIRN_OPT_STR, metrics_listen, NULL, false,
         "HOST:PORT serving GET /metrics, /healthz and /readyz"),
     OPT("port-file", "port_file", CAIRN_OPT_STR, port_file, NULL, false,
@@ -77,20 +84,36 @@ static const cairn_opt agg_opts[] = {
         "generated on first start"),
     OPT("sign-interval", "integrity.sign_interval", CAIRN_OPT_DURATION, sign_interval_ns, "10s",
         false, "sign a chain checkpoint this often when the chain advanced (and at shutdown)"),
+    OPT("retention", "storage.retention", CAIRN_OPT_DURATION, retention_ns, "0s", false,
+        "delete records older than this (e.g. 7d, 12h) from LMDB, never before Kafka "
+        "acknowledged them; 0s keeps them forever; without --kafka-brokers by age alone"),
 };
 
 #define AGG_NOPTS (sizeof(agg_opts) / sizeof(agg_opts[0]))
 
 static const char agg_synopsis[] =
     "cairn-aggregator [--config FILE] --data DIR --listen HOST:PORT --tls-cert F --tls-key F "
-    "--tls-ca F [--kafka-brokers HOST:PORT,...] [--kafka-topic NAME] [--query-listen HOST:PORT] "
+    "--tls-ca F [--kafka-brokers HOST:PORT,...] [--kafka-topic NAME] [--query-listen HOST:PORT --query-acl FILE] "
     "[--metrics-listen HOST:PORT] [--signing-key FILE] [--sign-interval DURATION]";
 
 cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen) {
   char host[256];
   uint16_t port;
   if (cfg->query_listen && *cfg->query_listen) {
-    snprintf(errbuf, errlen, "--query-listen: remote query mode is not implemented yet (see README)");
+    if (pb_http_hostport_split(cfg->query_listen, host, sizeof(host), &port) != CAIRN_OK) {
+      snprintf(errbuf, errlen, "--query-listen: '%s' is not HOST:PORT (e.g. 0.0.0.0:7401)",
+               cfg->query_listen);
+      return CAIRN_E_CONFIG;
+    }
+    if (!cfg->query_acl || !*cfg->query_acl) {
+      snprintf(errbuf, errlen, "--query-listen needs --query-acl FILE: the identities allowed "
+                               "to query and what each may read (nobody is allowed by default)");
+      return CAIRN_E_CONFIG;
+    }
+  }
+  if (cfg->query_max_conns > 100000) {
+    snprintf(errbuf, errlen, "--query-max-conns: %llu is too large (at most 100000)",
+             (unsigned long long)cfg->query_max_conns);
     return CAIRN_E_CONFIG;
   }
   if (!cfg->data_dir || !*cfg->data_dir) {
@@ -161,6 +184,10 @@ cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen
     snprintf(errbuf, errlen, "--sign-interval: must not be negative (e.g. 10s)");
     return CAIRN_E_CONFIG;
   }
+  if (cfg->retention_ns < 0 || (cfg->retention_ns && cfg->retention_ns < 1000000000LL)) {
+    snprintf(errbuf, errlen, "--retention: must be 0s (keep forever) or at least 1s (e.g. 7d)");
+    return CAIRN_E_CONFIG;
+  }
   if (cfg->shutdown_timeout_ns < 0) {
     snprintf(errbuf, errlen, "--shutdown-timeout: must not be negative");
     return CAIRN_E_CONFIG;
@@ -197,11 +224,6 @@ cairn_err agg_config_load(agg_config *cfg, int argc, char **argv, bool *help, bo
     e = CAIRN_E_CONFIG;
   }
   cairn_str_list_free(&rest);
-  if (!*help && cfg->query_listen && *cfg->query_listen) {
-    /* named first, even when other options are missing: it is the thing to fix */
-    snprintf(errbuf, errlen, "--query-listen: remote query mode is not implemented yet (see README)");
-    return CAIRN_E_CONFIG;
-  }
   if (e == CAIRN_OK && !*help) e = agg_config_validate(cfg, errbuf, errlen);
   return e;
 }

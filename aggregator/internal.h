@@ -64,6 +64,8 @@ typedef struct agg_metrics {
   atomic_uint_fast64_t commit_sum_ns;     /* their total latency, ns (writer) */
   atomic_uint_fast64_t chain_position;    /* last hash-chain link committed (writer) */
   atomic_uint_fast64_t kafka_queue;       /* messages in librdkafka's queue (forwarder) */
+  atomic_uint_fast64_t pruned_records;    /* records deleted by --retention (writer) */
+  atomic_uint_fast64_t oldest_retained;   /* lowest seq still stored (writer; 0 = unknown) */
 } agg_metrics;
 
 /* Which reject counter an error belongs to. */
@@ -113,6 +115,7 @@ typedef struct agg_job {
   size_t payload_len;
   /* writer scratch, valid during one group */
   Cairn__RecordBatch *decoded; /* in the writer's group arena */
+  pb_slice *raws;         /* decoded's records as received, same arena (pb_batch_decode_raw) */
   /* result, set by the writer */
   bool skipped;           /* conn was dead: nothing stored, send nothing */
   Cairn__AckStatus status;
@@ -169,6 +172,24 @@ void agg__kafka_notify(agg_kafka *k);
 void agg__kafka_stop(agg_kafka *k, int64_t timeout_ns);
 void agg__kafka_free(agg_kafka *k); /* NULL is fine */
 
+/* ---- hot retention (retention.c, writer thread) ---- */
+
+typedef struct agg_retention {
+  int64_t next_ns;         /* monotonic: next prune step when nothing is pending */
+  bool more;               /* the last step ran out of budget with more due */
+  uint64_t logged_records; /* pruned since the last info line */
+  int64_t last_log_ns;     /* monotonic: rate limit of the info and error lines */
+} agg_retention;
+
+/* Before the writer starts (agg_run): log what --retention will do (by age
+ * alone without Kafka) and publish the oldest retained seq. */
+void agg__retention_start(agg *a);
+/* Writer thread, between txns (no write txn open): when --retention is set
+ * and a step is due, delete expired records at or below the committed
+ * "kafka" cursor (any age-expired record without Kafka) in bounded txns,
+ * yielding as soon as batches wait. Errors are logged, retried later. */
+void agg__retention_step(agg *a);
+
 /* ---- the service ---- */
 
 struct agg {
@@ -178,6 +199,7 @@ struct agg {
   pb_tls_ctx *tls;         /* owned */
   agg_kafka *kafka;        /* owned; NULL when forwarding is off */
   struct agg_signer *signer; /* owned: signs chain checkpoints (writer thread) */
+  struct agg_qserver *qs;  /* owned: --query-listen server; NULL when off (query_server.c) */
   uv_loop_t loop;
   bool loop_init;
   uv_tcp_t listener;
@@ -205,6 +227,7 @@ struct agg {
   bool reload_again;       /* loop only: SIGHUP arrived during it: load once more */
   cairn_log_limiter log_limit; /* loop only: repeated per-peer errors (zeroed = 10 s) */
   agg_writer writer;
+  agg_retention retention; /* writer thread only */
   agg_metrics m;
 };
 
@@ -237,6 +260,12 @@ CAIRN_MUST_CHECK cairn_err agg__writer_init(agg *a);
 CAIRN_MUST_CHECK cairn_err agg__writer_start(agg *a);
 /* Queue a batch job (loop thread). Takes ownership of j. */
 void agg__writer_push(agg *a, agg_job *j);
+/* Store records the aggregator writes itself (the audit record of a remote
+ * query) through the writer, like a batch from a collector with instance id
+ * "cairn-aggregator" and no session to ack. recs are borrowed (encoded here);
+ * identity is stored in each record. Any thread; CAIRN_E_NOMEM, CAIRN_E_ZSTD. */
+CAIRN_MUST_CHECK cairn_err agg__writer_push_local(agg *a, const char *identity,
+                                                  Cairn__Record *const *recs, size_t n);
 /* Record the "kafka" cursor to commit with the next txn (Kafka thread). */
 void agg__writer_cursor_set(agg *a, uint64_t value);
 /* Finish queued work, join (blocking; after the loop stopped). */
@@ -270,6 +299,55 @@ CAIRN_MUST_CHECK cairn_err agg__metrics_listen(agg *a, char *errbuf, size_t errl
 /* Close the HTTP server and its client connections (asynchronous: the loop
  * releases them). Idempotent. */
 void agg__metrics_close(agg *a);
+
+/* ---- query access list (acl.c) ---- */
+
+typedef struct agg_acl agg_acl;
+
+/* One identity's grant: records whose namespace matches one of ns (fnmatch
+ * globs) AND whose source bit is set in sources. Immutable after load. */
+typedef struct agg_acl_entry {
+  char *identity;   /* owned: certificate CN */
+  char **ns;        /* owned: n_ns namespace globs ("*" = all, also none) */
+  size_t n_ns;
+  uint32_t sources; /* bit (1 << Cairn__Source) per allowed source */
+} agg_acl_entry;
+
+/* Parse the YAML text[0..len) ("identities: {ID: {namespaces: [...],
+ * sources: [...]}}"); name prefixes messages. CAIRN_E_CONFIG with errbuf
+ * "NAME:LINE: what is wrong", CAIRN_E_NOMEM. *out owned (agg__acl_free). */
+CAIRN_MUST_CHECK cairn_err agg__acl_parse(const char *text, size_t len, const char *name,
+                                          agg_acl **out, char *errbuf, size_t errlen);
+/* agg__acl_parse of a file (at most 16 MiB). CAIRN_E_CONFIG, CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg__acl_load(const char *path, agg_acl **out, char *errbuf,
+                                         size_t errlen);
+void agg__acl_free(agg_acl *acl); /* NULL is fine */
+/* The grant of identity, NULL = not listed (deny). Borrowed from acl. */
+const agg_acl_entry *agg__acl_find(const agg_acl *acl, const char *identity);
+/* Identities listed. */
+size_t agg__acl_count(const agg_acl *acl);
+/* ns (NULL = "") matches one of e's globs. */
+bool agg__acl_namespace_ok(const agg_acl_entry *e, const char *ns);
+/* source (Cairn__Source) is granted; 0 never is. */
+bool agg__acl_source_ok(const agg_acl_entry *e, int source);
+/* e has the glob "*" (every namespace, also records without one). */
+bool agg__acl_all_namespaces(const agg_acl_entry *e);
+/* r's source and namespace are both granted. */
+bool agg__acl_record_ok(const agg_acl_entry *e, const Cairn__Record *r);
+
+/* ---- query server (query_server.c, loop thread unless noted) ---- */
+
+/* Load --query-acl, bind --query-listen (a->qs stays NULL when it is unset).
+ * CAIRN_E_CONFIG with errbuf naming the option, CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg__qserver_open(agg *a, char *errbuf, size_t errlen);
+/* Bound "HOST:PORT" of the query listener, "" when off. */
+const char *agg__qserver_addr(const agg *a);
+/* Shutdown: stop accepting, cancel running queries, close their
+ * connections; the server's last handle closes once every query thread has
+ * ended (they record their audit records through the writer first). */
+void agg__qserver_close(agg *a);
+/* agg_free: join what is left and free (after the loop stopped). */
+void agg__qserver_free(agg *a);
 
 /* ---- helpers (agg.c) ---- */
 

@@ -47,6 +47,24 @@ static cairn_err render_commit_and_chain(const agg_metrics *m, cairn_buf *b) {
       atomic_load(&m->chain_position), atomic_load(&m->kafka_queue));
 }
 
+/* Kafka cursor and --retention (pruning) figures. */
+static cairn_err render_cursor_and_retention(agg *a, cairn_buf *b) {
+  const agg_metrics *m = &a->m;
+  return cairn_buf_printf(
+      b,
+      "# HELP cairn_aggregator_kafka_cursor Last seq whose Kafka delivery is committed in LMDB (0 without Kafka).\n"
+      "# TYPE cairn_aggregator_kafka_cursor gauge\n"
+      "cairn_aggregator_kafka_cursor %" PRIuFAST64 "\n"
+      "# HELP cairn_aggregator_pruned_records_total Records deleted from LMDB by --retention.\n"
+      "# TYPE cairn_aggregator_pruned_records_total counter\n"
+      "cairn_aggregator_pruned_records_total %" PRIuFAST64 "\n"
+      "# HELP cairn_aggregator_oldest_retained_seq Lowest record seq still in LMDB after pruning (1 = nothing pruned).\n"
+      "# TYPE cairn_aggregator_oldest_retained_seq gauge\n"
+      "cairn_aggregator_oldest_retained_seq %" PRIuFAST64 "\n",
+      a->kafka ? atomic_load(&m->kafka_cursor) : 0, atomic_load(&m->pruned_records),
+      atomic_load(&m->oldest_retained));
+}
+
 static cairn_err render_metrics(agg *a, cairn_buf *b) {
   agg_metrics *m = &a->m;
   uint64_t last = atomic_load(&m->last_seq), cur = atomic_load(&m->kafka_cursor);
@@ -95,6 +113,7 @@ static cairn_err render_metrics(agg *a, cairn_buf *b) {
       atomic_load(&m->kafka_delivered), atomic_load(&m->kafka_failed), a->kafka && last > cur ? last - cur : 0,
       atomic_load(&m->map_size), atomic_load(&m->map_used));
   if (e == CAIRN_OK) e = render_commit_and_chain(m, b);
+  if (e == CAIRN_OK) e = render_cursor_and_retention(a, b);
   return e;
 }
 

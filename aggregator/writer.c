@@ -74,6 +74,45 @@ void agg__writer_push(agg *a, agg_job *j) {
   pthread_mutex_unlock(&w->mu);
 }
 
+cairn_err agg__writer_push_local(agg *a, const char *identity, Cairn__Record *const *recs,
+                                 size_t n) {
+  /* a job like a collector's batch, on a session that has no connection
+   * (pc NULL): the loop's completion handling then sends no Ack */
+  agg_conn *c = calloc(1, sizeof(*c));
+  agg_job *j = calloc(1, sizeof(*j));
+  pb_codec *codec = pb_codec_new(0);
+  cairn_buf out;
+  cairn_buf_init(&out);
+  cairn_err e = c && j && codec ? CAIRN_OK : CAIRN_E_NOMEM;
+  if (!e && (!(c->identity = strdup(identity ? identity : "")) ||
+             !(c->instance_id = strdup("cairn-aggregator"))))
+    e = CAIRN_E_NOMEM;
+  uint64_t raw = 0;
+  if (!e) e = pb_batch_encode(codec, recs, n, &out, &raw);
+  pb_codec_free(codec);
+  if (e) {
+    cairn_buf_fini(&out);
+    free(j);
+    if (c) {
+      atomic_init(&c->refs, 1);
+      agg__conn_unref(c);
+    }
+    return e;
+  }
+  c->a = a;
+  atomic_init(&c->refs, 1); /* the job's */
+  atomic_init(&c->dead, false);
+  c->state = AGG_CONN_READY;
+  c->inflight = 1; /* handle_done accounts the job against it */
+  c->inflight_bytes = out.len;
+  j->conn = c;
+  j->record_count = (uint32_t)n;
+  j->payload = out.ptr; /* taken over from the buf */
+  j->payload_len = out.len;
+  agg__writer_push(a, j);
+  return CAIRN_OK;
+}
+
 void agg__writer_cursor_set(agg *a, uint64_t value) {
   agg_writer *w = &a->writer;
   pthread_mutex_lock(&w->mu);
@@ -94,6 +133,7 @@ static void complete(agg *a, agg_queue *group) {
     free(j->payload); /* the loop needs only the result */
     j->payload = NULL;
     j->decoded = NULL;
+    j->raws = NULL;
     agg__queue_push(&w->done, j);
   }
   if (w->async_open) uv_async_send(&w->done_async);
@@ -122,7 +162,9 @@ static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena 
       continue;
     }
     Cairn__RecordBatch *rb = NULL;
-    cairn_err e = pb_batch_decode(codec, j->payload, j->payload_len, &a->limits, arena, &rb);
+    pb_slice *raws = NULL;
+    cairn_err e =
+        pb_batch_decode_raw(codec, j->payload, j->payload_len, &a->limits, arena, &rb, &raws);
     if (e == CAIRN_OK && rb->n_records != j->record_count) {
       job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, CAIRN_E_PROTO,
                "batch seq %" PRIu64 " announces %u records but the payload holds %zu", j->seq,
@@ -147,6 +189,7 @@ static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena 
                j->seq);
     } else {
       j->decoded = rb;
+      j->raws = raws; /* stored as received plus the ingest fields: no re-pack */
       continue;
     }
     if (j->status == CAIRN__ACK_STATUS__ACK_REJECT) {
@@ -222,8 +265,8 @@ static void commit_group(agg *a, agg_queue *group, bool have_cursor, uint64_t cu
     for (agg_job *j = group->head; j && e == CAIRN_OK; j = j->next) {
       if (!j->decoded) continue;
       sto_ingest_meta meta = {j->conn->instance_id, j->conn->identity, j->conn->node, now};
-      e = sto_wtxn_put_records(t, &meta, j->decoded->records, j->decoded->n_records, &j->stored,
-                               &j->dups);
+      e = sto_wtxn_put_records_raw(t, &meta, j->decoded->records, j->raws, j->decoded->n_records,
+                                   &j->stored, &j->dups);
       what = "storing records";
     }
     if (e == CAIRN_OK && have_cursor) {
@@ -354,6 +397,7 @@ static void *writer_main(void *arg) {
       sign_checkpoint(a, false);
       w->next_sign_ns = now + a->cfg.sign_interval_ns;
     }
+    agg__retention_step(a); /* --retention: bounded prune txns (retention.c) */
     sto_stats st;
     if (now - last_stats >= AGG_STATS_INTERVAL_NS && sto_stats_get(a->env, &st) == CAIRN_OK) {
       atomic_store(&a->m.last_seq, st.last_seq);

@@ -11,8 +11,17 @@
 #   c  collector -> aggregator -> LMDB (--no-sync), without and with mock Kafka
 #   d  zstd -1 -T1 on the same input file: the compression ceiling
 #   e  rsyslog (Debian): imfile -> omfwd TLS -> imtcp TLS -> omfile, same file
-#   f  callgrind instruction counts of parse+encode on a fixed input
+#   f  callgrind instruction counts of parse+encode on a fixed input, of the
+#      aggregator process (includes startup) and of its hot path alone
+#      (bench-agg-ingest: decode + store + index + chain; Kafka rendering)
 #   g  query: one pod, one hour, first page over a large store
+#   h  end-to-end latency at a fixed 10,000 lines/s: bench-latency writes CRI
+#      lines stamped with their write time, collector -> aggregator -> LMDB;
+#      p50/p99 of (ingest time - write time) over 60 s (quick: 15 s)
+#   i  the aggregator's hot path in one process (bench-agg-ingest): records
+#      per CPU-second into LMDB, and of the Kafka forwarder's scan + JSON
+#   q  query benchmark (bench/query/run.sh): 10 M records (quick: 1 M) of
+#      container and audit records; selective, audit, regex vs grep, stats
 #
 # Every process runs on 127.0.0.1 with certificates from
 # tests/tools/gen-certs.sh in a temp dir; rsyslogd instances run in the
@@ -33,7 +42,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --no-rsyslog) RSYSLOG=0 ;;
     --no-callgrind) CALLGRIND=0 ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "usage: bench/run.sh [--quick] [--reps N] [--no-rsyslog] [--no-callgrind]" >&2; exit 2 ;;
   esac
   shift
@@ -44,11 +53,13 @@ if [ $QUICK = 1 ]; then
   NPARSE=100000     # lines per format for a
   NCG=10000         # callgrind input lines
   NSTORE=300000     # records in the query store
+  NQUERY=1000000    # records of the query benchmark (q)
 else
   N=1000000
   NPARSE=500000
   NCG=100000
   NSTORE=1000000
+  NQUERY=10000000
 fi
 
 B=${CAIRN_BENCH_BUILD:-$S/build-bench}
@@ -97,7 +108,8 @@ log "commit $(git -C "$S" rev-parse --short HEAD 2>/dev/null || echo unknown)$(g
 log "machine: $(nproc) cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 cmake -S "$S" -B "$B" -DCMAKE_BUILD_TYPE=Release >"$T/cmake.log" 2>&1 || { cat "$T/cmake.log"; die "cmake failed"; }
 cmake --build "$B" -j2 --target cairn-collector cairn-aggregator cairn-query gen-cri gen-docker gen-audit \
-  mock-kafka bench-parse-bench bench-null-sink bench-store-bench bench-runstat >"$T/build.log" 2>&1 ||
+  mock-kafka bench-parse-bench bench-null-sink bench-store-bench bench-runstat bench-agg-ingest \
+  bench-latency bench-query-gen >"$T/build.log" 2>&1 ||
   { tail -30 "$T/build.log"; die "build failed"; }
 
 # ---- inputs ----
@@ -228,6 +240,61 @@ for kafka in 0 1; do
   done
   for k in lps acpu alpc ans arss e2elpc; do R[c$kafka.$k]=$(median <"$T/c$kafka.$k"); done
 done
+
+# ---- h: end-to-end latency at a fixed rate ----
+LATRATE=10000
+stored_ge() { local v; v=$(metric "$1" cairn_aggregator_records_stored_total); [ "${v:-0}" -ge "$2" ]; }
+LATSECS=$([ $QUICK = 1 ] && echo 15 || echo 60)
+log "== h: end-to-end latency, $LATRATE lines/s for ${LATSECS}s (collector defaults) -> aggregator (--no-sync)"
+# reps 1..N with the collector's defaults (--read-interval 250ms, --batch-max-delay
+# 200ms: they bound the latency); one more run, "t", with both at 50ms
+for rep in $(seq "$REPS") t; do
+  tag=h.$rep
+  cargs=()
+  [ "$rep" = t ] && cargs=(--read-interval 50ms --batch-max-delay 50ms)
+  rm -rf "$T/data.$tag" "$T/state.$tag" "$T/lat.$rep" "$T/agg.addr" "$T/agg.maddr"
+  mkdir -p "$T/lat.$rep"
+  LATF=$T/lat.$rep/latency-app-6c5d8-00001_payments_api-$(printf '%064d' "${rep/t/99}").log
+  : >"$LATF"
+  "$B/cairn-aggregator" --data "$T/data.$tag" --listen 127.0.0.1:0 --port-file "$T/agg.addr" \
+    --metrics-listen 127.0.0.1:0 --metrics-port-file "$T/agg.maddr" --tls-cert "$T/pki/server.pem" \
+    --tls-key "$T/pki/server.key" --tls-ca "$T/pki/ca.pem" --no-sync --log-level warn >"$T/agg.log" 2>&1 &
+  ap=$!
+  PIDS+=("$ap")
+  wait_for 30 "aggregator" test -s "$T/agg.addr"
+  wait_for 30 "aggregator metrics" test -s "$T/agg.maddr"
+  "$B/cairn-collector" --state "$T/state.$tag" --aggregator "$(cat "$T/agg.addr")" --server-name localhost \
+    --tls-cert "$T/pki/client.pem" --tls-key "$T/pki/client.key" --tls-ca "$T/pki/ca.pem" \
+    --node-name node-1 --input "cri:$T/lat.$rep/*.log" --log-level warn "${cargs[@]}" >>"$T/collector.log" 2>&1 &
+  cp=$!
+  PIDS+=("$cp")
+  # the collector has picked up the (empty) file once a first line written is stored
+  "$B/bench-latency" write --file "$LATF" --rate 100 --seconds 0.01 >/dev/null
+  wait_for 30 "collector to pick up the latency file" stored_ge "$(cat "$T/agg.maddr")" 1
+  "$B/bench-latency" write --file "$LATF" --rate "$LATRATE" --seconds "$LATSECS" >"$T/h.write.$rep" ||
+    die "bench-latency write failed"
+  want=$((LATRATE * LATSECS + 1))
+  wait_for 60 "aggregator to store all $want latency lines" stored_ge "$(cat "$T/agg.maddr")" "$want"
+  "$B/bench-latency" report --data "$T/data.$tag" --skip-seconds 1 >"$T/h.out.$rep" || die "bench-latency report failed"
+  kill -TERM $cp $ap
+  wait $cp $ap || true
+  cat "$T/h.write.$rep" "$T/h.out.$rep" >>"$OUT"
+  for k in p50_ms p99_ms max_ms; do
+    if [ "$rep" = t ]; then R[ht.$k]=$(kv "$k" "$T/h.out.$rep"); else kv "$k" "$T/h.out.$rep" >>"$T/h.$k"; fi
+  done
+  log "  rep $rep${cargs[*]:+ (${cargs[*]})}: $(cat "$T/h.out.$rep")"
+  rm -rf "$T/data.$tag"
+done
+for k in p50_ms p99_ms max_ms; do R[h.$k]=$(median <"$T/h.$k"); done
+
+# ---- i: the aggregator's hot path in one process ----
+log "== i: aggregator hot path in one process (bench-agg-ingest, $N records, 8 batches per txn)"
+"$B/bench-agg-ingest" --file "$IN" --data "$T/data.i" --repeat "$REPS" --kafka >"$T/i.out" ||
+  die "bench-agg-ingest failed"
+cat "$T/i.out" >>"$OUT"
+R[i.ingest]=$(kv ingest_per_cpu_s "$T/i.out")
+R[i.forward]=$(kv forward_per_cpu_s "$T/i.out")
+rm -rf "$T/data.i"
 
 # ---- d: zstd ceiling ----
 log "== d: zstd -1 -T1 on the same file"
@@ -364,6 +431,26 @@ if [ $CALLGRIND = 1 ] && command -v valgrind >/dev/null; then
       awk '/file:function/ {on=1; next} on && NF && k < 15 {print; k++}'
   } >>"$OUT"
   rm -rf "$T/data.cg"
+  # the aggregator's hot path alone, in one process (no startup, no network):
+  # the writer thread's work (decode, dedupe, re-pack, records, indexes,
+  # chain, commit) and the Kafka forwarder's (scan + JSON), separately
+  valgrind --tool=callgrind --callgrind-out-file="$T/cg.ingest.out" --toggle-collect=ingest_run \
+    "$B/bench-agg-ingest" --file "$T/cgagg/"*.log --data "$T/data.cgi" --repeat 1 >"$T/cg.ingest.log" 2>&1 ||
+    die "callgrind agg-ingest failed"
+  rm -rf "$T/data.cgi"
+  valgrind --tool=callgrind --callgrind-out-file="$T/cg.forward.out" --toggle-collect='forward_run*' \
+    "$B/bench-agg-ingest" --file "$T/cgagg/"*.log --data "$T/data.cgi" --repeat 1 --kafka >"$T/cg.forward.log" 2>&1 ||
+    die "callgrind agg-ingest --kafka failed"
+  rm -rf "$T/data.cgi"
+  for k in ingest forward; do
+    ir=$(callgrind_annotate "$T/cg.$k.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !d {gsub(",","",$1); print $1; d=1}')
+    R[f.$k.ir]=$(calc "$ir/$nag")
+    {
+      echo "-- callgrind agg-ingest $k: $ir instructions for $nag records (self cost, top 15):"
+      callgrind_annotate --inclusive=no "$T/cg.$k.out" 2>/dev/null |
+        awk '/file:function/ {on=1; next} on && NF && k < 15 {print; k++}'
+    } >>"$OUT"
+  done
 else
   log "== f: callgrind skipped"
 fi
@@ -387,6 +474,13 @@ R[g.cli]=$(median <"$T/g.cli_ms")
 R[g.cli_rows]=$(wc -l <"$T/g.cli")
 rm -rf "$T/store"
 
+# ---- q: query benchmark (its own table, reprinted below) ----
+log "== q: query benchmark over $NQUERY records (bench/query/run.sh)"
+CAIRN_BENCH_BUILD=$B CAIRN_BENCH_NO_BUILD=1 bash "$S/bench/query/run.sh" --records "$NQUERY" \
+  --reps "$((REPS > 5 ? REPS : 5))" --store "$T/qstore" --table "$T/q.table" >>"$OUT" 2>&1 ||
+  die "bench/query/run.sh failed (see $OUT)"
+rm -rf "$T/qstore"
+
 # ---- table ----
 fmtn() { awk -v x="$1" 'BEGIN {if (x=="" || x=="nan") print "-"; else if (x>=1e6) printf "%.2fM", x/1e6; else if (x>=1e3) printf "%.0fk", x/1e3; else printf "%.3g", x}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-"; else printf "%.2f", a/b}'; }
@@ -405,6 +499,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   printf "%-58s %12s %14s %10s\n" "c. aggregator, LMDB + mock Kafka" "$(fmtn "${R[c1.lps]}")" "$(fmtn "${R[c1.alpc]}")" "$(calc "${R[c1.arss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. end to end no Kafka (cpu = collector + aggregator)" "" "$(fmtn "${R[c0.e2elpc]}")" ""
   printf "%-58s %12s %14s %10s\n" "c. end to end + Kafka (cpu = collector + aggregator)" "" "$(fmtn "${R[c1.e2elpc]}")" ""
+  printf "%-58s %12s %14s %10s\n" "i. aggregator hot path in process: decode + LMDB + chain" "" "$(fmtn "${R[i.ingest]}")" ""
+  printf "%-58s %12s %14s %10s\n" "i. Kafka forwarder in process: scan + JSON (no librdkafka)" "" "$(fmtn "${R[i.forward]}")" ""
   if [ -n "${R[e.lps]:-}" ]; then
     printf "%-58s %12s %14s %10s\n" "e. rsyslog end to end (cpu = shipper + receiver)" "$(fmtn "${R[e.lps]}")" "$(fmtn "${R[e.e2elpc]}")" ""
     printf "%-58s %12s %14s %10s\n" "e. rsyslog shipper (imfile + omfwd TLS)" "" "$(fmtn "${R[e.slpc]}")" "$(calc "${R[e.srss]}/1024" 1)M"
@@ -425,6 +521,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   if [ -n "${R[f.cri_enc.ir]:-}" ]; then
     echo "callgrind instructions per line: cri parse $(calc "${R[f.cri.ir]}"), cri parse+batch+encode $(calc "${R[f.cri_enc.ir]}"), docker fast $(calc "${R[f.docker.ir]}"), docker jansson $(calc "${R[f.docker_ref.ir]}") (includes reading the input); aggregator $(calc "${R[f.agg.ir]}") per record (includes startup)"
   fi
+  echo "latency at $LATRATE lines/s over ${LATSECS}s (write -> stored): p50 ${R[h.p50_ms]} ms, p99 ${R[h.p99_ms]} ms, max ${R[h.max_ms]} ms   (budget p99 < 500 ms); with --read-interval 50ms --batch-max-delay 50ms: p50 ${R[ht.p50_ms]} ms, p99 ${R[ht.p99_ms]} ms"
+  if [ -n "${R[f.ingest.ir]:-}" ]; then
+    echo "callgrind aggregator hot path (bench-agg-ingest, no startup): $(calc "${R[f.ingest.ir]}") instructions per record stored, $(calc "${R[f.forward.ir]}") per record forwarded (scan + JSON)"
+  fi
   echo "query (${NSTORE} records, store build $(fmtn "${R[g.build]}") records/s): one pod one hour first page p50 ${R[g.p50]} ms, p99 ${R[g.p99]} ms (API); cairn-query CLI ${R[g.cli]} ms wall ($(calc "${R[g.cli_rows]}") rows)   (budget < 50 ms at 10M)"
+  cat "$T/q.table"
 } | tee -a "$OUT"
 echo "results: $OUT" >&2

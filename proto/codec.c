@@ -265,24 +265,58 @@ static cairn_err codec_inflate(pb_codec *c, const uint8_t *payload, size_t len, 
 /* Forget the unknown fields protobuf-c kept (they live in the arena, nothing to
  * free). Records are re-packed for storage, and protobuf-c re-packs some
  * unknown keys it accepted (field 0 in a padded varint) into bytes its own
- * unpack refuses: one crafted record would then poison every later read. */
-static void drop_unknown_fields(Cairn__RecordBatch *b) {
+ * unpack refuses: one crafted record would then poison every later read.
+ * For the same reason a record that had any is never stored from its
+ * received bytes: raws[i].p is cleared (raws may be NULL). */
+static void drop_unknown_fields(Cairn__RecordBatch *b, pb_slice *raws) {
   b->base.n_unknown_fields = 0;
   b->base.unknown_fields = NULL;
   for (size_t i = 0; i < b->n_records; i++) {
     Cairn__Record *r = b->records[i];
+    bool unknown = r->base.n_unknown_fields != 0;
     r->base.n_unknown_fields = 0;
     r->base.unknown_fields = NULL;
     for (size_t k = 0; k < r->n_attrs; k++) {
+      unknown |= r->attrs[k]->base.n_unknown_fields != 0;
       r->attrs[k]->base.n_unknown_fields = 0;
       r->attrs[k]->base.unknown_fields = NULL;
+    }
+    if (unknown && raws) raws[i].p = NULL;
+  }
+}
+
+/* The bytes of every field-1 entry (record) of a RecordBatch that
+ * scan_record_count accepted, in order, into raws[0..count). */
+static void slice_records(const uint8_t *p, size_t len, pb_slice *raws, size_t count) {
+  const uint8_t *end = p + len;
+  size_t n = 0;
+  while (p < end && n < count) {
+    uint64_t key, v = 0;
+    if (!scan_varint(&p, end, &key)) return;
+    switch (key & 7) {
+    case 0:
+      if (!scan_varint(&p, end, &v)) return;
+      break;
+    case 1:
+      p += 8;
+      break;
+    case 5:
+      p += 4;
+      break;
+    default: /* 2, checked by scan_record_count */
+      if (!scan_varint(&p, end, &v)) return;
+      if (key >> 3 == 1) raws[n++] = (pb_slice){p, (size_t)v};
+      p += v;
+      break;
     }
   }
 }
 
-cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len, const pb_limits *lim,
-                          cairn_arena *a, Cairn__RecordBatch **out) {
+static cairn_err batch_decode(pb_codec *c, const uint8_t *payload, size_t len,
+                              const pb_limits *lim, cairn_arena *a, Cairn__RecordBatch **out,
+                              pb_slice **raws_out) {
   *out = NULL;
+  if (raws_out) *raws_out = NULL;
   c->err[0] = '\0';
   cairn_err e = codec_inflate(c, payload, len, lim->max_raw);
   if (e) goto out_trim;
@@ -310,9 +344,34 @@ cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len, const
                    lim->max_records);
     goto out_trim;
   }
-  drop_unknown_fields(b);
+  pb_slice *raws = NULL;
+  if (raws_out) {
+    /* the scratch is reused by the next decode: keep a copy in the arena */
+    uint8_t *copy = cairn_arena_alloc(a, c->raw.len ? c->raw.len : 1);
+    raws = cairn_arena_alloc(a, (b->n_records ? b->n_records : 1) * sizeof(*raws));
+    if (!copy || !raws) {
+      e = codec_fail(c, CAIRN_E_NOMEM, "no memory to keep %zu record bytes", c->raw.len);
+      goto out_trim;
+    }
+    memcpy(copy, c->raw.ptr, c->raw.len);
+    for (size_t i = 0; i < b->n_records; i++) raws[i] = (pb_slice){NULL, 0};
+    if (count == b->n_records) slice_records(copy, c->raw.len, raws, count);
+  }
+  drop_unknown_fields(b, raws);
   *out = b;
+  if (raws_out) *raws_out = raws;
 out_trim:
   codec_trim(c);
   return e;
+}
+
+cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len, const pb_limits *lim,
+                          cairn_arena *a, Cairn__RecordBatch **out) {
+  return batch_decode(c, payload, len, lim, a, out, NULL);
+}
+
+cairn_err pb_batch_decode_raw(pb_codec *c, const uint8_t *payload, size_t len,
+                              const pb_limits *lim, cairn_arena *a, Cairn__RecordBatch **out,
+                              pb_slice **raws) {
+  return batch_decode(c, payload, len, lim, a, out, raws);
 }

@@ -41,20 +41,94 @@ static cairn_err bytes_field(cairn_buf *o, bool *first, const char *k, const cha
   return e;
 }
 
+/* Decimal digits of v, right-aligned in buf[0..24); returns the first. */
+static char *dec_u64(char *end, uint64_t v) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return end;
+}
+
+static cairn_err u64_val(cairn_buf *o, uint64_t v) {
+  char b[24];
+  char *p = dec_u64(b + sizeof(b), v);
+  return cairn_buf_append(o, p, (size_t)(b + sizeof(b) - p));
+}
+
+static cairn_err i64_val(cairn_buf *o, int64_t v) {
+  char b[24];
+  char *p = dec_u64(b + sizeof(b), v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+  if (v < 0) *--p = '-';
+  return cairn_buf_append(o, p, (size_t)(b + sizeof(b) - p));
+}
+
+static void put2(char *p, unsigned v) {
+  p[0] = (char)('0' + v / 10 % 10);
+  p[1] = (char)('0' + v % 10);
+}
+
+/* ns as cairn_time_format writes it (YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ, UTC)
+ * without gmtime_r and snprintf: this runs twice per record on the Kafka
+ * forwarder's hot path. Years outside 0..9999 go to cairn_time_format. */
+static size_t time_fmt(int64_t ns, char *out, size_t cap) {
+  int64_t secs = ns / 1000000000LL, frac = ns % 1000000000LL;
+  if (frac < 0) {
+    frac += 1000000000LL;
+    secs -= 1;
+  }
+  int64_t days = secs / 86400, sod = secs % 86400;
+  if (sod < 0) {
+    sod += 86400;
+    days -= 1;
+  }
+  /* civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras) */
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  int64_t y = yoe + era * 400 + (m <= 2);
+  if (y < 0 || y > 9999 || cap < 31) return cairn_time_format(ns, out, cap);
+  put2(out, (unsigned)(y / 100));
+  put2(out + 2, (unsigned)(y % 100));
+  out[4] = '-';
+  put2(out + 5, (unsigned)m);
+  out[7] = '-';
+  put2(out + 8, (unsigned)d);
+  out[10] = 'T';
+  put2(out + 11, (unsigned)(sod / 3600));
+  out[13] = ':';
+  put2(out + 14, (unsigned)(sod / 60 % 60));
+  out[16] = ':';
+  put2(out + 17, (unsigned)(sod % 60));
+  out[19] = '.';
+  for (int i = 28; i >= 20; i--) {
+    out[i] = (char)('0' + frac % 10);
+    frac /= 10;
+  }
+  out[29] = 'Z';
+  out[30] = '\0';
+  return 30;
+}
+
 cairn_err pb_record_json(const Cairn__Record *r, cairn_buf *o) {
   bool first = true;
   cairn_err e = cairn_buf_append(o, "{", 1);
   char tbuf[48];
   if (!e && r->seq) {
     e = key(o, &first, "seq");
-    if (!e) e = cairn_buf_printf(o, "%" PRIu64, r->seq);
+    if (!e) e = u64_val(o, r->seq);
   }
   if (!e) {
-    cairn_time_format(r->time_ns, tbuf, sizeof(tbuf));
+    time_fmt(r->time_ns, tbuf, sizeof(tbuf));
     e = str_field(o, &first, "time", tbuf);
   }
   if (!e) e = key(o, &first, "time_ns");
-  if (!e) e = cairn_buf_printf(o, "%" PRId64, r->time_ns);
+  if (!e) e = i64_val(o, r->time_ns);
   if (!e) e = str_field(o, &first, "source", pb_source_name(r->source));
   if (!e) e = str_field(o, &first, "format", pb_format_name(r->format));
   if (!e) e = str_field(o, &first, "stream", pb_stream_name(r->stream));
@@ -98,7 +172,7 @@ cairn_err pb_record_json(const Cairn__Record *r, cairn_buf *o) {
   if (!e) e = str_field(o, &first, "identity", r->identity);
   if (!e) e = str_field(o, &first, "instance_id", r->instance_id);
   if (!e && r->ingest_ns) {
-    cairn_time_format(r->ingest_ns, tbuf, sizeof(tbuf));
+    time_fmt(r->ingest_ns, tbuf, sizeof(tbuf));
     e = str_field(o, &first, "ingest_time", tbuf);
   }
   if (!e) e = cairn_buf_append(o, "}", 1);

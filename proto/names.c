@@ -15,6 +15,7 @@ static const name_entry source_names[] = {
     {CAIRN__SOURCE__SOURCE_CONTAINER, "container"},
     {CAIRN__SOURCE__SOURCE_AUDIT, "audit"},
     {CAIRN__SOURCE__SOURCE_K8S_AUDIT, "k8s-audit"},
+    {CAIRN__SOURCE__SOURCE_QUERY, "query"},
 };
 
 static const name_entry stream_names[] = {

@@ -16,6 +16,7 @@
 #ifndef CAIRN_PROTO_PROTO_H
 #define CAIRN_PROTO_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,10 +101,34 @@ CAIRN_MUST_CHECK cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, 
                                            const pb_limits *lim, cairn_arena *a,
                                            Cairn__RecordBatch **out);
 
+/* Bytes of one record inside a decoded RecordBatch. */
+typedef struct pb_slice {
+  const uint8_t *p; /* NULL: do not reuse these bytes, pack the record instead */
+  size_t len;
+} pb_slice;
+
+/* pb_batch_decode, and also the packed bytes of every record: (*raws)[i]
+ * are the bytes records[i] was unpacked from (a copy in arena a, so they
+ * outlive the codec's scratch). A record that carried fields this build
+ * does not know gets p = NULL: its unknown fields were dropped from the
+ * struct, and its bytes must not be stored as they came (see codec.c). */
+CAIRN_MUST_CHECK cairn_err pb_batch_decode_raw(pb_codec *c, const uint8_t *payload, size_t len,
+                                               const pb_limits *lim, cairn_arena *a,
+                                               Cairn__RecordBatch **out, pb_slice **raws);
+
 /* ---- single records (storage format) ---- */
 
 /* Append the packed bytes of one Record to out. CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err pb_record_pack(const Cairn__Record *r, cairn_buf *out);
+
+/* Append raw[0..n) (the bytes r was unpacked from, pb_batch_decode_raw)
+ * followed by the ingest fields of r: node (only when with_node), identity,
+ * instance_id, ingest_ns and seq. A singular field seen twice takes its last
+ * value when unpacked, so the result unpacks to r (with those fields as r
+ * has them) without packing the record again. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n,
+                                                 const Cairn__Record *r, bool with_node,
+                                                 cairn_buf *out);
 
 /* Unpack one Record into arena a. CAIRN_E_PROTO, CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err pb_record_unpack(const uint8_t *p, size_t len, cairn_arena *a,

@@ -4,6 +4,7 @@
  * cairn_arena and goes away with one reset, so free() is a no-op here.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "proto/internal.h"
 #include "proto/proto.h"
@@ -57,6 +58,50 @@ cairn_err pb_record_pack(const Cairn__Record *r, cairn_buf *out) {
   if (e) return e;
   size_t w = cairn__record__pack(r, out->ptr + out->len);
   out->len += w;
+  return CAIRN_OK;
+}
+
+static uint8_t *put_varint(uint8_t *o, uint64_t v) {
+  while (v >= 0x80) {
+    *o++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *o++ = (uint8_t)v;
+  return o;
+}
+
+/* field key (tag, wire type) then a length-delimited string */
+static uint8_t *put_str(uint8_t *o, uint32_t field, const char *s, size_t n) {
+  o = put_varint(o, (uint64_t)field << 3 | 2);
+  o = put_varint(o, n);
+  if (n) memcpy(o, s, n);
+  return o + n;
+}
+
+cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n, const Cairn__Record *r,
+                                bool with_node, cairn_buf *out) {
+  /* field numbers of proto/cairn.proto's Record */
+  enum { F_NODE = 11, F_IDENTITY = 18, F_INSTANCE_ID = 19, F_INGEST_NS = 20, F_SEQ = 21 };
+  const char *node = with_node && r->node ? r->node : NULL;
+  const char *id = r->identity ? r->identity : "";
+  const char *inst = r->instance_id ? r->instance_id : "";
+  size_t ln = node ? strlen(node) : 0, li = strlen(id), lt = strlen(inst);
+  /* each string: key (<= 2 bytes) + length varint (<= 10) + bytes; each
+   * varint field: key (2) + value (<= 10) */
+  size_t need = n + (node ? 12 + ln : 0) + 12 + li + 12 + lt + 12 + 12;
+  cairn_err e = cairn_buf_reserve(out, need);
+  if (e) return e;
+  uint8_t *o = out->ptr + out->len;
+  if (n) memcpy(o, raw, n);
+  o += n;
+  if (node) o = put_str(o, F_NODE, node, ln);
+  o = put_str(o, F_IDENTITY, id, li);
+  o = put_str(o, F_INSTANCE_ID, inst, lt);
+  o = put_varint(o, (uint64_t)F_INGEST_NS << 3);
+  o = put_varint(o, (uint64_t)r->ingest_ns); /* int64: two's complement, as protobuf does */
+  o = put_varint(o, (uint64_t)F_SEQ << 3);
+  o = put_varint(o, r->seq);
+  out->len = (size_t)(o - out->ptr);
   return CAIRN_OK;
 }
 

@@ -354,6 +354,7 @@ static void packed_fini(packed *p) {
 
 /* Merge the auditd and k8s results in the query order, up to the limit. */
 static int merge_both(audit_out *a, sto_env *sto, sto_query_stats *st) {
+  /* remote: one request per source (each recorded by the aggregator) */
   const qry_opts *o = a->o;
   packed p[2];
   memset(p, 0, sizeof(p));
@@ -365,13 +366,11 @@ static int merge_both(audit_out *a, sto_env *sto, sto_query_stats *st) {
     sto_query q = o->q;
     q.source = srcs[k];
     sto_query_stats s1;
-    cairn_err e = sto_query_run(sto, &q, on_pack, &p[k], &s1);
+    cairn_err e = qry__query_run(o, a->env, sto, &q, on_pack, &p[k], &s1);
     if (!e && p[k].n != s1.matched) e = CAIRN_E_NOMEM;
     st->examined += s1.examined;
     if (e) {
-      fprintf(a->env->err, "cairn-query: reading the store in %s failed: %s (%s); check --data\n",
-              o->data_dir, cairn_err_name(e), cairn_err_str(e));
-      rc = QRY_EXIT_USAGE;
+      rc = qry__query_failed(o, a->env, e);
       goto out_free;
     }
   }
@@ -414,7 +413,7 @@ out_free:
 
 int qry__audit_cmd(const qry_opts *o, const qry_env *env) {
   sto_env *sto = NULL;
-  int rc = qry__store_open(o, env, &sto);
+  int rc = o->server ? QRY_EXIT_OK : qry__store_open(o, env, &sto); /* remote: remote.c */
   if (rc != QRY_EXIT_OK) return rc;
   static const char *const colors[C_NCOLS] = {COL_DIM, NULL, COL_IDENT, NULL,
                                               NULL,    NULL, NULL,      COL_IDENT};
@@ -432,11 +431,9 @@ int qry__audit_cmd(const qry_opts *o, const qry_env *env) {
   memset(&st, 0, sizeof(st));
   int64_t t0 = cairn_time_mono_ns();
   if (o->q.source) {
-    cairn_err e = sto_query_run(sto, &o->q, on_event, &a, &st);
+    cairn_err e = qry__query_run(o, env, sto, &o->q, on_event, &a, &st);
     if (e) {
-      fprintf(env->err, "cairn-query: reading the store in %s failed: %s (%s); check --data\n",
-              o->data_dir, cairn_err_name(e), cairn_err_str(e));
-      rc = QRY_EXIT_USAGE;
+      rc = qry__query_failed(o, env, e);
       goto out_fini;
     }
   } else if ((rc = merge_both(&a, sto, &st)) != QRY_EXIT_OK) {
@@ -458,6 +455,7 @@ int qry__audit_cmd(const qry_opts *o, const qry_env *env) {
             st.index ? st.index : "?", (unsigned long long)st.examined,
             (unsigned long long)a.written, (double)(t1 - t0) / 1e6);
   rc = a.written ? QRY_EXIT_OK : QRY_EXIT_NO_MATCH;
+  if (o->result_count) *o->result_count = a.written;
 out_fini:
   qry__table_fini(&a.table);
   cairn_buf_fini(&a.row);

@@ -81,11 +81,13 @@ typedef struct opt_def {
 static const opt_def opts[] = {
     {"data", "DIR", OPT_DATA, CMD_ALL | CMD_EXPORT, false,
      "store directory of the aggregator (env CAIRN_DATA)"},
-    {"server", "HOST:PORT", OPT_SERVER, CMD_ALL, false,
-     "query a remote aggregator (not implemented yet)"},
-    {"tls-cert", "FILE", OPT_TLS_CERT, CMD_ALL, false, "client certificate for --server"},
-    {"tls-key", "FILE", OPT_TLS_KEY, CMD_ALL, false, "client key for --server"},
-    {"tls-ca", "FILE", OPT_TLS_CA, CMD_ALL, false, "CA bundle for --server"},
+    {"server", "HOST:PORT", OPT_SERVER, CMD_ALL | CMD_EXPORT, false,
+     "query the aggregator's --query-listen port instead of --data (search, audit, stats)"},
+    {"tls-cert", "FILE", OPT_TLS_CERT, CMD_ALL | CMD_EXPORT, false,
+     "client certificate for --server (its CN is your identity)"},
+    {"tls-key", "FILE", OPT_TLS_KEY, CMD_ALL | CMD_EXPORT, false, "client key for --server"},
+    {"tls-ca", "FILE", OPT_TLS_CA, CMD_ALL | CMD_EXPORT, false,
+     "CA that signs the aggregator's certificate, for --server"},
     {"since", "T", OPT_SINCE, CMD_Q, false,
      "from T on (RFC 3339, YYYY-MM-DD, now, or 15m/2h/7d ago)"},
     {"until", "T", OPT_UNTIL, CMD_Q, false, "before T (same forms as --since)"},
@@ -94,7 +96,7 @@ static const opt_def opts[] = {
     {"pod", "POD", OPT_POD, CMD_SEARCH | CMD_STATS | CMD_EXPORT, true, "pod (glob patterns work)"},
     {"container", "C", OPT_CONTAINER, CMD_SEARCH | CMD_STATS | CMD_EXPORT, true, "container (glob)"},
     {"node", "N", OPT_NODE, CMD_Q, true, "node (glob)"},
-    {"source", "S", OPT_SOURCE, CMD_Q, false, "container, audit or k8s-audit"},
+    {"source", "S", OPT_SOURCE, CMD_Q, false, "container, audit, k8s-audit or query"},
     {"stream", "S", OPT_STREAM, CMD_SEARCH | CMD_STATS | CMD_EXPORT, true, "stdout or stderr"},
     {"grep", "TEXT", OPT_GREP, CMD_Q, true, "message contains TEXT"},
     {"regex", "RE", OPT_REGEX, CMD_Q, true, "message matches the PCRE2 regular expression RE"},
@@ -218,6 +220,10 @@ static void print_cmd_help(FILE *f, const cmd_def *c) {
                "exit status: 0 exported, 1 nothing matched (empty bundle), 2 usage or data "
                "error,\n             3 the store fails its integrity check\n\noptions:\n",
             c->summary);
+  else if (c->bit & (CMD_SEARCH | CMD_AUDIT | CMD_STATS))
+    fprintf(f, "usage: cairn-query %s --data DIR [options]\n"
+               "       cairn-query %s --server HOST:PORT --tls-cert F --tls-key F --tls-ca F "
+               "[options]\n%s\n\noptions:\n", c->name, c->name, c->summary);
   else
     fprintf(f, "usage: cairn-query %s --data DIR [options]\n%s\n\noptions:\n", c->name,
             c->summary);
@@ -340,11 +346,40 @@ static int convert_query_args(const cmd_def *c, const raw_args *r, const qry_env
 
 /* Turn the raw values into o. QRY_EXIT_OK, or QRY_EXIT_USAGE after one line on err. */
 static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env, qry_opts *o) {
-  if (r->seen[OPT_SERVER] || r->seen[OPT_TLS_CERT] || r->seen[OPT_TLS_KEY] ||
-      r->seen[OPT_TLS_CA]) {
+  if (r->seen[OPT_SERVER] && !(c->bit & (CMD_SEARCH | CMD_AUDIT | CMD_STATS))) {
     fprintf(env->err,
-            "cairn-query %s: remote mode (--server, --tls-*) is not implemented yet; run it on "
-            "the aggregator host with --data DIR (see README)\n",
+            "cairn-query %s: cannot run remotely (--server): it needs the store itself; run it "
+            "on the aggregator host with --data DIR (remote mode serves search, audit and "
+            "stats)\n",
+            c->name);
+    return QRY_EXIT_USAGE;
+  }
+  if (r->seen[OPT_SERVER]) {
+    o->server = r->val[OPT_SERVER];
+    o->tls_cert = r->val[OPT_TLS_CERT];
+    o->tls_key = r->val[OPT_TLS_KEY];
+    o->tls_ca = r->val[OPT_TLS_CA];
+    const char *missing = !o->tls_cert ? "--tls-cert" : !o->tls_key ? "--tls-key"
+                          : !o->tls_ca ? "--tls-ca" : NULL;
+    if (missing || !*o->server) {
+      fprintf(env->err,
+              "cairn-query %s: --server needs %s FILE: remote queries use mutual TLS "
+              "(--tls-cert, --tls-key, --tls-ca)\n",
+              c->name, missing ? missing : "a HOST:PORT and");
+      return QRY_EXIT_USAGE;
+    }
+    if (r->seen[OPT_DATA]) {
+      fprintf(env->err, "cairn-query %s: --server and --data exclude each other: query the "
+                        "aggregator or a local store\n", c->name);
+      return QRY_EXIT_USAGE;
+    }
+    if (r->seen[OPT_FOLLOW]) {
+      fprintf(env->err, "cairn-query search: --follow cannot run remotely (--server); run it on "
+                        "the aggregator host with --data DIR\n");
+      return QRY_EXIT_USAGE;
+    }
+  } else if (r->seen[OPT_TLS_CERT] || r->seen[OPT_TLS_KEY] || r->seen[OPT_TLS_CA]) {
+    fprintf(env->err, "cairn-query %s: --tls-* are for remote mode: add --server HOST:PORT\n",
             c->name);
     return QRY_EXIT_USAGE;
   }
@@ -373,7 +408,7 @@ static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env,
     if (!r->seen[OPT_LIMIT]) o->q.limit = 0; /* export everything that matches */
   }
   o->data_dir = r->seen[OPT_DATA] ? r->val[OPT_DATA] : env->data_dir;
-  if (c->bit == CMD_VEXPORT) o->data_dir = "";
+  if (c->bit == CMD_VEXPORT || o->server) o->data_dir = "";
   else if (!o->data_dir || !*o->data_dir) {
     fprintf(env->err, "cairn-query %s: no store given: pass --data DIR or set CAIRN_DATA\n",
             c->name);
@@ -416,7 +451,8 @@ static int convert_args(const cmd_def *c, const raw_args *r, const qry_env *env,
     if (pb_source_parse(r->val[OPT_SOURCE], &src) != CAIRN_OK ||
         src == CAIRN__SOURCE__SOURCE_UNKNOWN) {
       fprintf(env->err,
-              "cairn-query: --source: unknown source '%s' (use container, audit or k8s-audit)\n",
+              "cairn-query: --source: unknown source '%s' (use container, audit, k8s-audit or "
+              "query)\n",
               r->val[OPT_SOURCE]);
       return QRY_EXIT_USAGE;
     }
@@ -555,8 +591,16 @@ int qry_run(int argc, char *const *argv, const qry_env *env) {
     fprintf(env->err, "cairn-query %s: out of memory\n", c->name);
     return QRY_EXIT_USAGE;
   }
+  uint64_t count = 0;
   int rc = parse_args(argc, argv, c, env, o);
-  if (rc < 0) rc = c->run(o, env);
+  o->result_count = &count;
+  if (rc < 0) {
+    rc = c->run(o, env);
+    /* PCI DSS 10.2.1.3: every local query of the records is itself recorded
+     * (remote ones by the aggregator) */
+    if (!o->server && (c->bit & CMD_Q) && (rc == QRY_EXIT_OK || rc == QRY_EXIT_NO_MATCH))
+      qry__record_local(o, env, rc);
+  }
   qry__filter_free(o->filter);
   free(o);
   return rc;
@@ -575,5 +619,8 @@ int qry_main(int argc, char *const *argv, FILE *out, FILE *err) {
       .err_is_tty = isatty(fileno(err)) == 1,
   };
   env.color = env.out_is_tty && !(no_color && *no_color) && !(term && strcmp(term, "dumb") == 0);
+  const char *rec = getenv("CAIRN_QUERY_RECORD");
+  env.record_queries = !(rec && (strcmp(rec, "0") == 0 || strcmp(rec, "no") == 0 ||
+                                 strcmp(rec, "off") == 0 || strcmp(rec, "false") == 0));
   return qry_run(argc, argv, &env);
 }

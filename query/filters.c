@@ -24,6 +24,9 @@ typedef struct qry_filter {
   size_t ngrep;
   bool icase;
   pcre2_code *re[QRY_MAX_VALUES]; /* owned */
+  bool re_jit[QRY_MAX_VALUES];    /* JIT-compiled: pcre2_jit_match */
+  const char *re_lit[QRY_MAX_VALUES]; /* the pattern when it is a plain literal (borrowed) */
+  size_t re_lit_len[QRY_MAX_VALUES];
   size_t nre;
   pcre2_match_data *md; /* owned, sized for the largest pattern */
   /* --auid / --uid with a user name: numbers and names of the group */
@@ -207,10 +210,11 @@ static bool ci_find(const uint8_t *hay, size_t n, const uint8_t *needle, size_t 
   return false;
 }
 
-static bool filter_cb(const Cairn__Record *r, void *ud) {
+/* The text checks (--grep, -i, --regex): storage runs them on the message
+ * bytes before it decodes a record (sto_query.msg_filter). */
+static bool msg_cb(const uint8_t *msg, size_t len, void *ud) {
   qry_filter *f = ud;
-  const uint8_t *msg = r->message.data ? r->message.data : (const uint8_t *)"";
-  size_t len = r->message.len;
+  if (!msg) msg = (const uint8_t *)""; /* an empty message from a caller of its own */
   if (f->ngrep) {
     bool any = false;
     for (size_t i = 0; i < f->ngrep && !any; i++)
@@ -221,10 +225,23 @@ static bool filter_cb(const Cairn__Record *r, void *ud) {
   }
   if (f->nre) {
     bool any = false;
-    for (size_t i = 0; i < f->nre && !any; i++)
-      any = pcre2_match(f->re[i], msg, len, 0, 0, f->md, NULL) >= 0;
+    for (size_t i = 0; i < f->nre && !any; i++) {
+      if (f->re_lit[i]) /* a plain literal: memmem, no regex engine */
+        any = f->re_lit_len[i] == 0 || memmem(msg, len, f->re_lit[i], f->re_lit_len[i]) != NULL;
+      else if (f->re_jit[i])
+        any = pcre2_jit_match(f->re[i], msg, len, 0, 0, f->md, NULL) >= 0;
+      else
+        any = pcre2_match(f->re[i], msg, len, 0, 0, f->md, NULL) >= 0;
+    }
     if (!any) return false;
   }
+  return true;
+}
+
+/* What needs the decoded record: user names of --auid/--uid, the object
+ * namespace of Kubernetes audit events. */
+static bool filter_cb(const Cairn__Record *r, void *ud) {
+  qry_filter *f = ud;
   static const char *const num_attr[2] = {"auid", "uid"};
   static const char *const name_attr[2] = {"AUID", "UID"};
   for (int k = 0; k < 2; k++) {
@@ -268,6 +285,16 @@ static qry_filter *filter_get(qry_opts *o, const qry_env *env) {
   return o->filter;
 }
 
+/* A pattern with no regex syntax at all (letters, digits, space and
+ * punctuation that is never special) matches exactly where memmem finds it. */
+static bool plain_literal(const char *p) {
+  for (; *p; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch >= 0x80 || ch < 0x20 || strchr("\\^$.|?*+()[]{}#", ch)) return false;
+  }
+  return true;
+}
+
 static int compile_regexes(const qry_values *re, bool icase, const qry_env *env, qry_opts *o) {
   qry_filter *f = filter_get(o, env);
   if (!f) return QRY_EXIT_USAGE;
@@ -284,7 +311,12 @@ static int compile_regexes(const qry_values *re, bool icase, const qry_env *env,
               re->v[i], (const char *)msg, (size_t)off);
       return QRY_EXIT_USAGE;
     }
-    (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    /* without JIT (no support, no memory) the interpreter runs it */
+    f->re_jit[f->nre] = pcre2_jit_compile(c, PCRE2_JIT_COMPLETE) == 0;
+    if (!icase && plain_literal(re->v[i])) {
+      f->re_lit[f->nre] = re->v[i];
+      f->re_lit_len[f->nre] = strlen(re->v[i]);
+    }
     f->re[f->nre++] = c;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(c, NULL);
     if (!md) {
@@ -507,8 +539,15 @@ int qry__filters_build(const char *cmd, const qry_filter_args *a, const qry_env 
   }
   if (a->regex.n && (rc = compile_regexes(&a->regex, a->icase, env, o)) != QRY_EXIT_OK) return rc;
   if (o->filter) {
-    o->q.filter = filter_cb;
-    o->q.filter_ud = o->filter;
+    qry_filter *f = o->filter;
+    if (f->ngrep || f->nre) {
+      o->q.msg_filter = msg_cb;
+      o->q.msg_filter_ud = f;
+    }
+    if (f->ids_by_filter[0] || f->ids_by_filter[1] || f->nk8s_ns) {
+      o->q.filter = filter_cb;
+      o->q.filter_ud = f;
+    }
   }
   return QRY_EXIT_OK;
 }

@@ -66,6 +66,13 @@ typedef struct qry_opts {
   qry_filter_args args; /* the filter flags as given (export records them) */
   int argc;             /* the whole command line, for the export manifest */
   char *const *argv;
+  /* remote mode (remote.c): NULL server = local store */
+  const char *server;   /* --server HOST:PORT */
+  const char *tls_cert; /* --tls-cert, --tls-key, --tls-ca: required with --server */
+  const char *tls_key;
+  const char *tls_ca;
+  uint64_t *result_count; /* out: records the command returned, for the query
+                             audit record (record_query.c); never NULL once parsed */
 } qry_opts;
 
 /* stats --by fields: the sto_field values, then these. */
@@ -98,6 +105,42 @@ const char *qry__group_name(int g);
 
 /* Parse a stats --by name into *g; false when unknown. */
 bool qry__group_parse(const char *s, int *g);
+
+/* ---- remote mode (remote.c) ---- */
+
+/* Run q like sto_query_run: against sto in local mode, or (o->server set)
+ * on the aggregator over mutual TLS 1.3 with o->tls_*, sto unused (NULL).
+ * Remotely the filters storage cannot run (q->msg_filter, q->filter) are
+ * applied here to the streamed records and q->limit is counted here;
+ * st->index is "remote"; st may be NULL.
+ * Remote errors are written (one line naming the cause, e.g. the
+ * aggregator's "QUERY_DENIED: ...") to env->err before returning
+ * CAIRN_E_IO / CAIRN_E_CONFIG / CAIRN_E_NOMEM; report any error with
+ * qry__query_failed. Blocking; no libuv. */
+CAIRN_MUST_CHECK cairn_err qry__query_run(const qry_opts *o, const qry_env *env, sto_env *sto,
+                                          const sto_query *q, sto_record_cb cb, void *ud,
+                                          sto_query_stats *st);
+
+/* The remote half of qry__query_run. */
+CAIRN_MUST_CHECK cairn_err qry__remote_run(const qry_opts *o, const qry_env *env,
+                                           const sto_query *q, sto_record_cb cb, void *ud,
+                                           sto_query_stats *st);
+
+/* Report a failed qry__query_run on env->err (local: the store error; remote:
+ * nothing more, it was reported). Returns QRY_EXIT_USAGE. */
+int qry__query_failed(const qry_opts *o, const qry_env *env, cairn_err e);
+
+/* ---- query audit records (record_query.c) ---- */
+
+/* Local mode: store a source=query record of the command that just ran
+ * (who: the Unix user name and uid; when; command; filters; result count
+ * *o->result_count; exit status rc) in o->data_dir, through a short write
+ * txn of our own (safe next to a running aggregator: storage reloads the
+ * chain head inside each write txn). Without write access to the store it
+ * writes "query not recorded: no write access to DIR" to env->err instead;
+ * other failures are reported there too. Nothing at all when
+ * env->record_queries is false. Never changes the exit status. */
+void qry__record_local(const qry_opts *o, const qry_env *env, int rc);
 
 /* ---- commands (search.c, stats.c); each returns a QRY_EXIT_* status ---- */
 

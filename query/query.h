@@ -43,6 +43,11 @@ typedef struct qry_env {
    * sigtimedwait (either one stops the follow; the mask is restored). */
   bool (*follow_wait)(void *ud, unsigned ms);
   void *follow_ud;       /* passed to follow_wait */
+  /* Record each local search/audit/stats/export as a source=query record in
+   * the store (PCI DSS 10.2.1.3; needs write access to the store, else a
+   * line on err says it was not recorded). qry_main sets it unless
+   * CAIRN_QUERY_RECORD=0; false (tests, embedders) records nothing, silently. */
+  bool record_queries;
 } qry_env;
 
 /* Run one cairn-query command line. argv[0] is the program name, argv[1] the
@@ -51,7 +56,8 @@ typedef struct qry_env {
 int qry_run(int argc, char *const *argv, const qry_env *env);
 
 /* qry_run with env filled from the process: CAIRN_DATA, the clock, isatty(out)
- * and NO_COLOR (colour only on a TTY and when NO_COLOR is unset or empty).
+ * and NO_COLOR (colour only on a TTY and when NO_COLOR is unset or empty),
+ * query recording on unless CAIRN_QUERY_RECORD is 0/no/off/false.
  * This is all main() does. */
 int qry_main(int argc, char *const *argv, FILE *out, FILE *err);
 

@@ -1,5 +1,5 @@
 /* query/search.c: `cairn-query search` against a local store (read-only),
- * and --follow.
+ * or the aggregator's query port with --server (remote.c), and --follow.
  *
  * Storage does the filtering, ordering and limit in one read transaction
  * (sto_query_run picks the index); this file only streams each match to the
@@ -183,7 +183,7 @@ static cairn_err page_render(page *p, qry_writer *w) {
 
 int qry__search_cmd(const qry_opts *o, const qry_env *env) {
   sto_env *sto = NULL;
-  int rc = qry__store_open(o, env, &sto);
+  int rc = o->server ? QRY_EXIT_OK : qry__store_open(o, env, &sto); /* remote: remote.c */
   if (rc != QRY_EXIT_OK) return rc;
 
   qry_writer w;
@@ -207,7 +207,7 @@ int qry__search_cmd(const qry_opts *o, const qry_env *env) {
   /* --follow newest first: take the newest page, print it oldest first */
   bool paged = o->follow && o->q.newest_first;
   e = paged ? sto_query_run(sto, &o->q, on_page_record, &pg, &st)
-            : sto_query_run(sto, &o->q, on_record, &ctx, &st);
+            : qry__query_run(o, env, sto, &o->q, on_record, &ctx, &st);
   int64_t t1 = cairn_time_mono_ns();
   if (!e && paged && pg.n != st.matched) e = CAIRN_E_NOMEM;
   if (!e && paged) {
@@ -219,9 +219,7 @@ int qry__search_cmd(const qry_opts *o, const qry_env *env) {
   }
   cairn_buf_fini(&pg.bytes);
   if (e) {
-    fprintf(env->err, "cairn-query: reading the store in %s failed: %s (%s); check --data\n",
-            o->data_dir, cairn_err_name(e), cairn_err_str(e));
-    rc = QRY_EXIT_USAGE;
+    rc = qry__query_failed(o, env, e);
     goto out_fini_writer;
   }
   if (ctx.err) {
@@ -242,6 +240,7 @@ int qry__search_cmd(const qry_opts *o, const qry_env *env) {
     if (rc != QRY_EXIT_OK) goto out_fini_writer;
   }
   rc = w.written ? QRY_EXIT_OK : QRY_EXIT_NO_MATCH;
+  if (o->result_count) *o->result_count = w.written;
 
 out_fini_writer:
   qry__writer_fini(&w);

@@ -260,7 +260,7 @@ static bool on_time(int64_t t, void *ud) {
 }
 
 static bool has_filters(const sto_query *q) {
-  if (q->source || q->stream || (q->grep && *q->grep) || q->filter) return true;
+  if (q->source || q->stream || (q->grep && *q->grep) || q->filter || q->msg_filter) return true;
   if ((q->pod && *q->pod) || (q->container && *q->container) ||
       (q->kube_namespace && *q->kube_namespace) || (q->node && *q->node))
     return true;
@@ -311,7 +311,7 @@ static bool pad_range(counter *c) {
 static int count(counter *c, sto_env *sto) {
   const qry_opts *o = c->o;
   cairn_err e = CAIRN_OK;
-  bool indexed = !has_filters(&o->q);
+  bool indexed = !has_filters(&o->q) && !o->server; /* remote: count streamed records */
   if (indexed && c->by >= 0 && c->by < STO_FIELD_COUNT_) {
     uint64_t total = 0;
     e = sto_index_counts(sto, (sto_field)c->by, o->q.since_ns, o->q.until_ns, on_index_count, c,
@@ -333,15 +333,11 @@ static int count(counter *c, sto_env *sto) {
   sto_query q = o->q;
   q.limit = 0;
   q.newest_first = false;
-  e = sto_query_run(sto, &q, on_match, c, NULL);
+  e = qry__query_run(o, c->env, sto, &q, on_match, c, NULL);
 out_done:
   if (c->progress_shown) fprintf(c->env->err, "\r\033[K");
   if (!e && c->nomem) e = CAIRN_E_NOMEM;
-  if (e) {
-    fprintf(c->env->err, "cairn-query: reading the store in %s failed: %s (%s); check --data\n",
-            o->data_dir, cairn_err_name(e), cairn_err_str(e));
-    return QRY_EXIT_USAGE;
-  }
+  if (e) return qry__query_failed(o, c->env, e);
   if (c->overflow) {
     fprintf(c->env->err,
             "cairn-query stats: --histogram: more than %u buckets; use a longer bucket or a "
@@ -542,9 +538,11 @@ static cairn_err render_histogram(counter *c) {
 
 int qry__stats_cmd(const qry_opts *o, const qry_env *env) {
   sto_env *sto = NULL;
-  int rc = qry__store_open(o, env, &sto);
+  int rc = o->server ? QRY_EXIT_OK : qry__store_open(o, env, &sto); /* remote: remote.c */
   if (rc != QRY_EXIT_OK) return rc;
-  bool selective = has_filters(&o->q) || o->q.since_ns != INT64_MIN || o->q.until_ns != INT64_MAX;
+  /* remotely there are no store counters: count the records the grant shows */
+  bool selective = has_filters(&o->q) || o->q.since_ns != INT64_MIN ||
+                   o->q.until_ns != INT64_MAX || o->server;
   if (o->group < 0 && !o->bucket_ns && !selective) {
     rc = counters(o, env, sto);
     sto_close(sto);
@@ -589,6 +587,7 @@ int qry__stats_cmd(const qry_opts *o, const qry_env *env) {
     goto out_free;
   }
   rc = c.total ? QRY_EXIT_OK : QRY_EXIT_NO_MATCH;
+  if (o->result_count) *o->result_count = c.total;
 out_free:
   free(c.tab);
   free(c.b);

@@ -158,6 +158,15 @@ static void print_text(FILE *f, const sto_verify_report *r, const vkey *k) {
   if (r->prechain_records)
     fprintf(f, "  pre-chain:    %llu records stored before the chain existed (not covered)\n",
             (unsigned long long)r->prechain_records);
+  if (r->pruned_links) {
+    fprintf(f,
+            "  pruned:       %llu records (up to seq %llu) deleted by --retention, only after "
+            "Kafka acknowledged them when Kafka is configured (Kafka holds them); their %llu "
+            "links were checked for continuity and signatures only, everything after them was "
+            "recomputed\n",
+            (unsigned long long)r->pruned_records, (unsigned long long)r->pruned_seq,
+            (unsigned long long)r->pruned_links);
+  }
   if (k->loaded)
     fprintf(f, "  checkpoints:  %llu, signatures checked with %s (key %s)\n",
             (unsigned long long)r->checkpoints, k->path, k->fp);
@@ -193,6 +202,9 @@ static int print_json(FILE *f, const sto_verify_report *r, const vkey *k) {
     json_object_set_new(o, "chain_head", json_string(hex));
   }
   json_object_set_new(o, "prechain_records", json_integer((json_int_t)r->prechain_records));
+  json_object_set_new(o, "pruned_links", json_integer((json_int_t)r->pruned_links));
+  json_object_set_new(o, "pruned_records", json_integer((json_int_t)r->pruned_records));
+  json_object_set_new(o, "pruned_seq", json_integer((json_int_t)r->pruned_seq));
   json_object_set_new(o, "checkpoints", json_integer((json_int_t)r->checkpoints));
   json_object_set_new(o, "signatures_checked", json_boolean(k->loaded));
   if (k->loaded) {

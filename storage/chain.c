@@ -66,6 +66,18 @@ static cairn_err link_hash(const uint8_t *prev, uint64_t pos, const link *l,
   return CAIRN_OK;
 }
 
+/* SHA-256 fetched from the default provider once per process. With the
+ * static EVP_sha256() OpenSSL 3 looks the implementation up again in every
+ * EVP_DigestInit_ex (~3,000 instructions, as much as hashing a record with
+ * SHA-NI); leaf_compute runs once per stored record. */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256_fetched = EVP_MD_fetch(NULL, "SHA2-256", NULL); }
+static const EVP_MD *sha256_md(void) {
+  pthread_once(&sha256_once, sha256_fetch);
+  return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
 /* leaf = SHA-256(seq || length || bytes), computed with the scratch context
  * leaf_md (reinitialised here). */
 static bool leaf_compute(EVP_MD_CTX *leaf_md, uint64_t seq, const void *p, size_t n,
@@ -74,7 +86,7 @@ static bool leaf_compute(EVP_MD_CTX *leaf_md, uint64_t seq, const void *p, size_
   unsigned int dn = 0;
   sto__be64_put(hdr, seq);
   sto__be64_put(hdr + 8, (uint64_t)n);
-  return EVP_DigestInit_ex(leaf_md, EVP_sha256(), NULL) == 1 &&
+  return EVP_DigestInit_ex(leaf_md, sha256_md(), NULL) == 1 &&
          EVP_DigestUpdate(leaf_md, hdr, sizeof(hdr)) == 1 &&
          EVP_DigestUpdate(leaf_md, p, n) == 1 && EVP_DigestFinal_ex(leaf_md, out, &dn) == 1 &&
          dn == STO_HASH_LEN;
@@ -115,10 +127,12 @@ cairn_err sto__chain_load(sto_env *env, MDB_txn *txn) {
   return err;
 }
 
-void sto__chain_begin(sto_wtxn *t) {
+cairn_err sto__chain_begin(sto_wtxn *t) {
   t->chain_open = false;
   t->chain_wrote = false;
   t->chain_first = 0;
+  /* reload the head inside the txn: another process may have appended */
+  return sto__chain_load(t->env, t->txn);
 }
 
 cairn_err sto__chain_add(sto_wtxn *t, uint64_t seq, const void *p, size_t n) {
@@ -307,6 +321,7 @@ typedef struct vctx {
   sto_verify_progress_cb progress;
   void *ud;
   uint64_t done, total;  /* records hashed / in the records DB */
+  sto_prune_mark prune;  /* retention mark (retention.c): links up to it lost their records */
 } vctx;
 
 /* A records cursor and its current entry (rc = result of the last get). */
@@ -580,6 +595,43 @@ static void skip_prechain(vctx *c, rwalk *w, uint64_t first_seq) {
   }
 }
 
+/* Link pos (l, contiguous with the previous one) lies at or below the prune
+ * mark: retention deleted all its records, so its hash cannot be recomputed.
+ * None of them may remain (one that does was put back, or the mark was moved
+ * to skip a changed link), and the mark's seq must be the last seq of the
+ * link at the mark (pruning never leaves a link half done). The link's stored
+ * hash becomes prev, so the next link is recomputed from it, and its
+ * checkpoint (signature and head) is checked. */
+static cairn_err check_pruned_link(vctx *c, rwalk *w, uint64_t pos, const link *l, uint8_t *prev,
+                                   uint64_t *prev_last) {
+  if (pos == c->prune.position && c->prune.seq != l->last_seq) {
+    fail(c, STO_VERIFY_LINK_BROKEN, pos, 0, l,
+         "the prune mark (link %llu, seq %llu) does not end at the last seq of link %llu "
+         "(%llu): meta pruned_seq or pruned_position was altered",
+         (unsigned long long)pos, (unsigned long long)c->prune.seq, (unsigned long long)pos,
+         (unsigned long long)l->last_seq);
+    return CAIRN_OK;
+  }
+  uint64_t s;
+  if (w->rc == MDB_SUCCESS && rkey(w, &s) && s <= l->last_seq) {
+    fail(c, STO_VERIFY_INSERTED, pos, s, l,
+         "record seq %llu is stored although retention pruned link %llu (seq %llu..%llu) and "
+         "every record up to seq %llu",
+         (unsigned long long)s, (unsigned long long)pos, (unsigned long long)l->first_seq,
+         (unsigned long long)l->last_seq, (unsigned long long)c->prune.seq);
+    return CAIRN_OK;
+  }
+  if (w->rc != MDB_SUCCESS && w->rc != MDB_NOTFOUND) return sto__err_from_mdb(w->rc);
+  c->r->pruned_records += l->last_seq - l->first_seq + 1;
+  c->r->pruned_links++;
+  c->r->links++;
+  c->r->chain_last_seq = l->last_seq;
+  memcpy(c->r->chain_head, l->hash, STO_HASH_LEN);
+  memcpy(prev, l->hash, STO_HASH_LEN);
+  *prev_last = l->last_seq;
+  return check_checkpoint(c, pos, l);
+}
+
 /* Verify link pos (value v) against the records at w and the previous hash;
  * on success prev becomes its hash. Sets c->r on a problem. */
 static cairn_err check_link(vctx *c, rwalk *w, uint64_t pos, const MDB_val *v, uint8_t *prev,
@@ -599,6 +651,7 @@ static cairn_err check_link(vctx *c, rwalk *w, uint64_t pos, const MDB_val *v, u
          (unsigned long long)*prev_last);
     return CAIRN_OK;
   }
+  if (pos <= c->prune.position) return check_pruned_link(c, w, pos, &l, prev, prev_last);
   uint8_t digest[STO_HASH_LEN], calc[STO_HASH_LEN];
   uint64_t at = 0;
   cairn_err err = CAIRN_OK;
@@ -650,6 +703,9 @@ static cairn_err walk(vctx *c) {
            (unsigned long long)c->total);
     return CAIRN_OK;
   }
+  cairn_err perr = sto__prune_mark_read(c->env, c->txn, &c->prune);
+  if (perr != CAIRN_OK) return perr;
+  r->pruned_seq = c->prune.seq;
   MDB_cursor *cc = NULL;
   rwalk w = {0};
   rc = mdb_cursor_open(c->txn, c->env->chain, &cc);
@@ -684,6 +740,13 @@ static cairn_err walk(vctx *c) {
   }
   if (crc != MDB_NOTFOUND) {
     err = sto__err_from_mdb(crc);
+    goto out_close;
+  }
+  if (c->prune.position >= pos_expect) {
+    fail(c, STO_VERIFY_LINK_BROKEN, c->prune.position, 0, NULL,
+         "the prune mark names link %llu but the chain ends at link %llu: meta "
+         "pruned_position was altered, or links were removed",
+         (unsigned long long)c->prune.position, (unsigned long long)(pos_expect - 1));
     goto out_close;
   }
   if (pos_expect == 1) {

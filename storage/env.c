@@ -184,9 +184,17 @@ static cairn_err open_dbs(sto_env *env, const char *dir, char *errbuf, size_t er
       err = sto__err_from_mdb(rc);
       goto out_abort;
     }
-  } else if (rc != MDB_NOTFOUND && !(rc == MDB_SUCCESS && vv.mv_size == 4)) {
+  } else if (rc == MDB_SUCCESS && vv.mv_size != 4) {
+    if (errbuf && errlen)
+      snprintf(errbuf, errlen,
+               "storage: %s: the store version in 'meta' is %zu bytes, not 4: not a cairn "
+               "store, or damaged",
+               dir, vv.mv_size);
+    err = CAIRN_E_CORRUPT;
+    goto out_abort;
+  } else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS) {
     set_err(errbuf, errlen, fmt, dir, "read version", rc, "");
-    err = rc == MDB_SUCCESS ? CAIRN_E_CORRUPT : sto__err_from_mdb(rc);
+    err = sto__err_from_mdb(rc);
     goto out_abort;
   }
   err = get_u64(txn, env->meta, META_LAST_SEQ, &env->last_seq);
@@ -241,6 +249,27 @@ static cairn_err check_dir_mode(const char *dir, char *errbuf, size_t errlen) {
   return CAIRN_OK;
 }
 
+/* A data.mdb shorter than the pages its meta page says are in use (cut by a
+ * full disk, a partial copy) would fault (SIGBUS) on the first read past its
+ * end: refuse it at open. */
+static cairn_err check_file_size(sto_env *env, const char *dir, const MDB_envinfo *info,
+                                 char *errbuf, size_t errlen) {
+  mdb_filehandle_t fd;
+  MDB_stat est;
+  struct stat st;
+  if (mdb_env_get_fd(env->mdb, &fd) != MDB_SUCCESS || mdb_env_stat(env->mdb, &est) != MDB_SUCCESS ||
+      fstat(fd, &st) != 0)
+    return CAIRN_OK; /* nothing to compare with: LMDB's own checks apply */
+  uint64_t need = ((uint64_t)info->me_last_pgno + 1) * est.ms_psize;
+  if ((uint64_t)st.st_size >= need) return CAIRN_OK;
+  if (errbuf && errlen)
+    snprintf(errbuf, errlen,
+             "storage: %s/data.mdb is truncated (%llu bytes, its pages need %llu): restore the "
+             "store from a backup",
+             dir, (unsigned long long)st.st_size, (unsigned long long)need);
+  return CAIRN_E_CORRUPT;
+}
+
 cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char *errbuf,
                    size_t errlen) {
   static const char fmt[] = "storage: %s: %s failed: %d %s%s";
@@ -265,6 +294,12 @@ cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char 
           snprintf(errbuf, errlen, "storage: cannot read %s: %s", path, strerror(e));
       }
       return (e == ENOENT || e == ENOTDIR) ? CAIRN_E_NOTFOUND : cairn_err_from_errno(e);
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+      if (errbuf && errlen)
+        snprintf(errbuf, errlen, "storage: %s is %s: not a cairn store (check --data)", path,
+                 S_ISREG(st.st_mode) ? "empty" : "not a regular file");
+      return CAIRN_E_NOTFOUND;
     }
   } else {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -319,6 +354,15 @@ cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char 
   if (env->read_only) flags |= MDB_RDONLY;
   if (opt->no_sync) flags |= MDB_NOSYNC;
   rc = mdb_env_open(env->mdb, dir, flags, 0600);
+  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+    if (errbuf && errlen)
+      snprintf(errbuf, errlen,
+               "storage: %s/data.mdb is not %s LMDB file: not a cairn store, or damaged (check "
+               "--data)",
+               dir, rc == MDB_INVALID ? "an" : "a compatible");
+    err = CAIRN_E_CORRUPT;
+    goto out_env_close;
+  }
   if (rc != MDB_SUCCESS) {
     set_err(errbuf, errlen, fmt, dir, "mdb_env_open", rc,
             (rc == EACCES || rc == EPERM || rc == EROFS)
@@ -329,6 +373,7 @@ cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out, char 
   }
   MDB_envinfo info;
   mdb_env_info(env->mdb, &info);
+  if ((err = check_file_size(env, dir, &info, errbuf, errlen)) != CAIRN_OK) goto out_env_close;
   env->map_size = info.me_mapsize;
   if (env->max_map_size < env->map_size) env->max_map_size = env->map_size;
 

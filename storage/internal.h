@@ -110,9 +110,10 @@ static inline void sto__be64_put(uint8_t *p, uint64_t v) {
 }
 
 static inline uint64_t sto__be64_get(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
-  return v;
+  /* written out so that compilers emit one load and a byte swap (the query
+   * walk calls this per index entry) */
+  return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
+         (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | (uint64_t)p[7];
 }
 
 /* Signed time with the sign bit flipped: unsigned order == signed order. */
@@ -168,8 +169,10 @@ CAIRN_MUST_CHECK cairn_err sto__meta_last_seq(sto_env *env, MDB_txn *txn, uint64
 
 /* env.c, after opening the DBs in a write txn: load the head into env. */
 CAIRN_MUST_CHECK cairn_err sto__chain_load(sto_env *env, MDB_txn *txn);
-/* sto_wtxn_begin: forget the previous txn's digest. */
-void sto__chain_begin(sto_wtxn *t);
+/* sto_wtxn_begin, inside the new LMDB txn: forget the previous txn's digest
+ * and reload the head from the chain DB (another process may have written).
+ * CAIRN_E_CORRUPT (malformed last link), CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto__chain_begin(sto_wtxn *t);
 /* store_record: add one stored record (key seq, packed bytes) to the digest.
  * CAIRN_E_NOMEM: the record is stored but not hashed, so the txn must die. */
 CAIRN_MUST_CHECK cairn_err sto__chain_add(sto_wtxn *t, uint64_t seq, const void *p, size_t n);
@@ -180,5 +183,16 @@ CAIRN_MUST_CHECK cairn_err sto__chain_link_put(sto_wtxn *t);
 void sto__chain_committed(sto_wtxn *t);
 /* sto_close: free the digest context. */
 void sto__chain_fini(sto_wtxn *t);
+
+/* ---- retention.c ---- */
+
+/* The prune mark inside txn (zeros when never pruned). CAIRN_E_CORRUPT,
+ * CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto__prune_mark_read(sto_env *env, MDB_txn *txn, sto_prune_mark *out);
+/* Delete every idx entry of stored record r inside write txn txn, computed
+ * with the same key helpers as write.c's index_record (an entry already gone
+ * is fine). CAIRN_E_MAPFULL, CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto__idx_del_record(sto_env *env, MDB_txn *txn,
+                                               const Cairn__Record *r);
 
 #endif

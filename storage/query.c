@@ -14,6 +14,7 @@
 
 #define SCRATCH_BLOCK (16u << 10) /* arena block for one unpacked record */
 #define MERGE_MAX 64u             /* index keys one walk may merge */
+#define PREFETCH_LINES 8u         /* cache lines below a record read ahead (see visit) */
 #define GLOB_STACK 512u           /* values up to this size are matched without malloc */
 
 void sto_query_init(sto_query *q) {
@@ -110,22 +111,117 @@ static bool terms_match(const Cairn__Record *r, sto_field f, const sto_terms *ts
   return false;
 }
 
-bool sto_query_match(const sto_query *q, const Cairn__Record *r) {
-  if (r->time_ns < q->since_ns || r->time_ns >= q->until_ns) return false;
-  if (q->source && (int)r->source != q->source) return false;
-  if (q->stream && (int)r->stream != q->stream) return false;
+/* The checks a packed record can answer without being decoded: time,
+ * source, stream and the message (grep, msg_filter). */
+static bool match_raw(const sto_query *q, int64_t time_ns, int source, int stream,
+                      const uint8_t *msg, size_t len) {
+  if (time_ns < q->since_ns || time_ns >= q->until_ns) return false;
+  if (q->source && source != q->source) return false;
+  if (q->stream && stream != q->stream) return false;
+  const char *g = want(q->grep);
+  if (g && (!len || !memmem(msg, len, g, strlen(g)))) return false;
+  if (q->msg_filter && !q->msg_filter(len ? msg : (const uint8_t *)"", len, q->msg_filter_ud))
+    return false;
+  return true;
+}
+
+/* The rest of sto_query_match: fields, terms and q->filter. */
+static bool match_rest(const sto_query *q, const Cairn__Record *r) {
   if (!field_eq(r->pod, want(q->pod))) return false;
   if (!field_eq(r->container, want(q->container))) return false;
   if (!field_eq(r->kube_namespace, want(q->kube_namespace))) return false;
   if (!field_eq(r->node, want(q->node))) return false;
   for (int f = 0; f < STO_FIELD_COUNT_; f++)
     if (!terms_match(r, (sto_field)f, &q->terms[f])) return false;
-  const char *g = want(q->grep);
-  if (g) {
-    size_t gl = strlen(g);
-    if (!r->message.data || !memmem(r->message.data, r->message.len, g, gl)) return false;
-  }
   if (q->filter && !q->filter(r, q->filter_ud)) return false;
+  return true;
+}
+
+bool sto_query_match(const sto_query *q, const Cairn__Record *r) {
+  return match_raw(q, r->time_ns, (int)r->source, (int)r->stream, r->message.data,
+                   r->message.data ? r->message.len : 0) &&
+         match_rest(q, r);
+}
+
+/* ---- reading a packed record without decoding it ---- */
+
+/* What match_raw needs, read from the protobuf wire bytes of a Record. */
+typedef struct raw_rec {
+  int64_t time_ns;
+  int source, stream;
+  const uint8_t *msg;
+  size_t msg_len;
+} raw_rec;
+
+/* Decode a varint at *p (< end); false when cut or longer than 10 bytes. */
+static inline bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  if (*p < end && **p < 0x80) { /* one byte: every tag and most lengths here */
+    *out = *(*p)++;
+    return true;
+  }
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Scan the top-level fields of a packed Record for time_ns (1), source (2),
+ * stream (3) and message (5), skipping the others; the last occurrence wins,
+ * as in protobuf decoding. false on anything unexpected (bad wire type of
+ * those fields, a cut field, groups): the caller then decodes the record
+ * fully, which reports the damage. */
+static bool raw_scan(const uint8_t *p, size_t n, raw_rec *out) {
+  const uint8_t *end = p + n;
+  memset(out, 0, sizeof(*out));
+  while (p < end) {
+    uint64_t tag, v;
+    if (!wire_varint(&p, end, &tag)) return false;
+    uint64_t field = tag >> 3;
+    unsigned wt = (unsigned)(tag & 7);
+    switch (wt) {
+    case 0: /* varint */
+      if (field == 5) return false;
+      if (field > 3) { /* not needed: skip to its last byte */
+        const uint8_t *stop = end - p > 10 ? p + 10 : end;
+        while (p < stop && (*p & 0x80)) p++;
+        if (p == stop) return false;
+        p++;
+        break;
+      }
+      if (!wire_varint(&p, end, &v)) return false;
+      if (field == 1)
+        out->time_ns = (int64_t)v;
+      else if (field == 2)
+        out->source = (int)(int32_t)v;
+      else if (field == 3)
+        out->stream = (int)(int32_t)v;
+      break;
+    case 2: /* length-delimited */
+      if (!wire_varint(&p, end, &v) || v > (uint64_t)(end - p)) return false;
+      if (field == 5) {
+        out->msg = p;
+        out->msg_len = (size_t)v;
+      } else if (field >= 1 && field <= 3) {
+        return false;
+      }
+      p += v;
+      break;
+    case 1: /* 64-bit */
+    case 5: /* 32-bit */
+      if (field >= 1 && field <= 5) return false;
+      if ((size_t)(end - p) < (wt == 1 ? 8u : 4u)) return false;
+      p += wt == 1 ? 8 : 4;
+      break;
+    default:
+      return false;
+    }
+  }
   return true;
 }
 
@@ -337,19 +433,53 @@ typedef struct scan_ctx {
   sto_query_stats *st;
   cairn_arena scratch;
   bool stop;
+  MDB_cursor *rcur; /* on records */
+  uint64_t rseq;    /* seq under rcur; 0 = not positioned */
 } scan_ctx;
 
-/* One index entry: fetch, filter, call back. */
+/* The stored record seq into *v: a cursor step when seq follows (or, newest
+ * first, precedes) the last one read, as in a store written in time order;
+ * a lookup otherwise. MDB_NOTFOUND when the record is gone. */
+static int fetch(scan_ctx *c, uint64_t seq, MDB_val *v) {
+  uint8_t kb[8];
+  MDB_val k;
+  int rc;
+  if (c->rseq && (seq == c->rseq + 1 || seq + 1 == c->rseq)) {
+    rc = mdb_cursor_get(c->rcur, &k, v, seq > c->rseq ? MDB_NEXT : MDB_PREV);
+    if (rc == MDB_SUCCESS && k.mv_size == 8 && sto__be64_get(k.mv_data) == seq) {
+      c->rseq = seq;
+      return MDB_SUCCESS;
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return rc;
+  }
+  sto__be64_put(kb, seq);
+  k.mv_size = 8;
+  k.mv_data = kb;
+  rc = mdb_cursor_get(c->rcur, &k, v, MDB_SET_KEY);
+  c->rseq = rc == MDB_SUCCESS ? seq : 0;
+  return rc;
+}
+
+/* One index entry: fetch, check in packed form, decode, filter, call back. */
 static cairn_err visit(scan_ctx *c, const MDB_val *d) {
   c->st->examined++;
-  MDB_val k = {8, (uint8_t *)d->mv_data + 8}, v;
-  int rc = mdb_get(c->txn, c->env->records, &k, &v);
+  MDB_val v;
+  int rc = fetch(c, sto__be64_get((const uint8_t *)d->mv_data + 8), &v);
   if (rc == MDB_NOTFOUND) return CAIRN_OK; /* record pruned, entry left behind */
   if (rc != MDB_SUCCESS) return sto__err_from_mdb(rc);
+  /* LMDB fills a page's data from its end down, so with records appended in
+   * seq order the next record lies just below this one: ask for it now,
+   * while this one is checked (a hint only; prefetching never faults). */
+  for (unsigned i = 1; i <= PREFETCH_LINES; i++)
+    __builtin_prefetch((const char *)v.mv_data - 64 * i);
+  raw_rec raw;
+  bool raw_ok = raw_scan(v.mv_data, v.mv_size, &raw);
+  if (raw_ok && !match_raw(c->q, raw.time_ns, raw.source, raw.stream, raw.msg, raw.msg_len))
+    return CAIRN_OK;
   Cairn__Record *r;
   cairn_err err = unpack(&v, &c->scratch, &r);
   if (err != CAIRN_OK) return err;
-  if (sto_query_match(c->q, r)) {
+  if (raw_ok ? match_rest(c->q, r) : sto_query_match(c->q, r)) {
     c->st->matched++;
     if (!c->cb(r, c->ud)) c->stop = true;
     if (c->q->limit && c->st->matched >= c->q->limit) c->stop = true;
@@ -467,6 +597,11 @@ cairn_err sto_query_run(sto_env *env, const sto_query *q, sto_record_cb cb, void
   st->index = chosen->name;
   if (q->since_ns >= q->until_ns) goto out_end;
 
+  rc = mdb_cursor_open(c.txn, env->records, &c.rcur);
+  if (rc != MDB_SUCCESS) {
+    err = sto__err_from_mdb(rc);
+    goto out_end;
+  }
   size_t opened = 0;
   for (; opened < chosen->n; opened++) {
     rc = mdb_cursor_open(c.txn, env->idx, &src[opened].cur);
@@ -483,6 +618,7 @@ cairn_err sto_query_run(sto_env *env, const sto_query *q, sto_record_cb cb, void
   err = walk(&c, src, opened);
 out_close:
   for (size_t i = 0; i < opened; i++) mdb_cursor_close(src[i].cur);
+  mdb_cursor_close(c.rcur);
 out_end:
   sto__rtxn_end(env, c.txn);
 out_free:

@@ -21,6 +21,8 @@
  *   meta    : "last_seq" -> u64 BE, "version" -> u32 BE (2),
  *             "attr_idx_from" -> u64 BE: first seq stored with attr index
  *             entries (1 = every record has them)
+ *             "pruned_position", "pruned_seq" -> u64 BE: how far hot
+ *             retention deleted records (sto_prune, retention section)
  *   chain   : position n (u64 BE, from 1)           -> first_seq(8) last_seq(8)
  *             commit_ns(8, biased) hash(32): one link per committed write txn
  *             that stored records (storage/chain.c, docs/SECURITY.md)
@@ -117,6 +119,15 @@ typedef struct sto_ingest_meta {
 CAIRN_MUST_CHECK cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
                                                 Cairn__Record *const *recs, size_t n,
                                                 uint32_t *stored, uint32_t *dups);
+
+/* sto_wtxn_put_records for records decoded with pb_batch_decode_raw: raws[i]
+ * (may be NULL, or an entry with p == NULL) are the bytes recs[i] came in,
+ * stored with the ingest fields appended (pb_record_pack_ingest) instead of
+ * packing the record again. Same result when unpacked, same errors. */
+CAIRN_MUST_CHECK cairn_err sto_wtxn_put_records_raw(sto_wtxn *t, const sto_ingest_meta *meta,
+                                                    Cairn__Record *const *recs,
+                                                    const pb_slice *raws, size_t n,
+                                                    uint32_t *stored, uint32_t *dups);
 
 /* Set a named cursor (e.g. "kafka", at most STO_INDEX_VALUE_MAX bytes) to
  * value inside t. CAIRN_E_INVAL, CAIRN_E_MAPFULL, CAIRN_E_STORAGE. */
@@ -221,6 +232,15 @@ typedef struct sto_terms {
  * other filter, inside the query's read txn: it must not call sto_*. */
 typedef bool (*sto_record_filter_fn)(const Cairn__Record *rec, void *ud);
 
+/* Predicate on a record's message bytes alone (a regex, a case-insensitive
+ * substring); true = keep. sto_query_run runs it, with the time, source,
+ * stream and grep checks, on the message read straight from the stored
+ * (packed) record, before decoding it: a record it rejects is never
+ * unpacked, which is what makes a text scan fast. msg is never NULL (an
+ * empty message is "" with len 0) and not NUL-terminated. Same rules as
+ * sto_record_filter_fn: no sto_* calls. */
+typedef bool (*sto_msg_filter_fn)(const uint8_t *msg, size_t len, void *ud);
+
 typedef struct sto_query {
   int64_t since_ns;      /* inclusive; INT64_MIN = open */
   int64_t until_ns;      /* exclusive; INT64_MAX = open */
@@ -236,6 +256,8 @@ typedef struct sto_query {
   int stream;            /* Cairn__LogStream, 0 = any */
   sto_record_filter_fn filter; /* NULL = none; records it rejects are not counted */
   void *filter_ud;
+  sto_msg_filter_fn msg_filter; /* NULL = none; checked before filter, on the message */
+  void *msg_filter_ud;
 } sto_query;
 
 typedef struct sto_query_stats {
@@ -260,6 +282,12 @@ typedef struct sto_query_stats {
  * attrs from their first record on (meta "attr_idx_from" = 1); older stores
  * answer the same, by checking attrs on each record.
  * Order is (time, seq) ascending, or descending with newest_first.
+ * Each record is first checked in its stored (packed) form: time, source,
+ * stream, grep and msg_filter are read from the protobuf wire bytes, and
+ * only a record that passes them is decoded for the other filters and cb.
+ * (So a damaged record that these checks reject is skipped unreported: the
+ * integrity check is `verify`'s job.) Records stored one after the other
+ * in seq order are read with a cursor step, not a lookup each.
  * st (may be NULL) gets what was done. Errors (cb may have been called for
  * earlier records): CAIRN_E_CORRUPT, CAIRN_E_STORAGE, CAIRN_E_NOMEM,
  * CAIRN_E_INVAL (also: a term with a NULL value). */
@@ -270,7 +298,7 @@ CAIRN_MUST_CHECK cairn_err sto_query_run(sto_env *env, const sto_query *q, sto_r
 void sto_query_init(sto_query *q);
 
 /* Does r pass every filter of q (time range, fields, terms, stream, grep,
- * q->filter)? limit and order are ignored. For following new records
+ * q->msg_filter, q->filter)? limit and order are ignored. For following new records
  * (sto_scan_after) with the filters of a query. */
 bool sto_query_match(const sto_query *q, const Cairn__Record *r);
 
@@ -384,6 +412,11 @@ typedef struct sto_verify_report {
   uint64_t chain_last_seq;    /* last seq covered by the chain */
   uint8_t chain_head[STO_HASH_LEN]; /* hash of the last link checked (anchor it elsewhere) */
   uint64_t unsigned_records;  /* records after the last verified checkpoint */
+  /* hot retention (sto_prune): links at or below the prune mark were checked
+   * for continuity and checkpoint signatures only, their records being gone */
+  uint64_t pruned_links;      /* links at or below the prune mark */
+  uint64_t pruned_records;    /* records deleted by retention (seq <= pruned_seq) */
+  uint64_t pruned_seq;        /* the mark: every record up to it is deleted (0 = none) */
 } sto_verify_report;
 
 /* Progress during sto_chain_verify: records checked so far of about total.
@@ -394,7 +427,10 @@ typedef void (*sto_verify_progress_cb)(uint64_t done, uint64_t total, void *ud);
 /* Walk the whole chain from link 1 in one read txn (a consistent snapshot):
  * recompute every link from the records actually stored (each seq from the
  * link's first to last must be present, no record may lie outside the chain)
- * and compare with the stored links; check every checkpoint against the
+ * and compare with the stored links; links at or below the prune mark
+ * (sto_prune) are checked for seq continuity and checkpoints only, no record
+ * at or below the mark may still be stored, and the first link after them
+ * is recomputed from the last pruned link's stored hash; check every checkpoint against the
  * chain, and its signature against pubkey (STO_PUBKEY_LEN raw Ed25519 bytes;
  * NULL = do not check signatures). The verdict goes to *out: STO_VERIFY_OK
  * or the first problem in chain order. progress may be NULL.
@@ -463,5 +499,62 @@ typedef bool (*sto_raw_record_cb)(uint64_t seq, const uint8_t *p, size_t n, void
  * (first_seq 0 or > last_seq), CAIRN_E_STORAGE. */
 CAIRN_MUST_CHECK cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
                                            sto_raw_record_cb cb, void *ud, uint64_t *missing);
+
+/* ---- retention: pruning old records (retention.c) ----
+ *
+ * Hot retention deletes the oldest records from LMDB once the long-term copy
+ * (Kafka) has them. It prunes whole chain links, oldest first: a link goes
+ * when its commit time (which is after every record's ingest_ns) is older
+ * than the cutoff AND its last seq is at or below the caller's seq bound (the
+ * "kafka" cursor). For each record it deletes the record and its index
+ * entries; the chain links, checkpoints and dedupe high-water marks stay, so
+ * resent batches are still recognised as duplicates and sto_chain_verify can
+ * still check the pruned links for continuity and signatures (their records
+ * are gone, so their hashes cannot be recomputed).
+ *
+ * A link is pruned in one txn, together with meta "pruned_position" /
+ * "pruned_seq" (u64 BE): links 1..pruned_position are pruned, every record
+ * with seq <= pruned_seq (the last seq of that link) is gone, and no link is
+ * ever half pruned. Records stored before link 1 (a store upgraded from
+ * version 1) are never pruned.
+ */
+
+#define STO_PRUNE_DEFAULT_RECORDS 5000u /* record budget per txn when 0 is given */
+
+typedef struct sto_prune_mark {
+  uint64_t position; /* last pruned link (0 = nothing pruned) */
+  uint64_t seq;      /* its last seq: every record with seq <= seq is deleted (0 = none) */
+} sto_prune_mark;
+
+/* The current mark, in one read txn (any thread). Zeros for a store that was
+ * never pruned. CAIRN_E_INVAL, CAIRN_E_CORRUPT (malformed meta value),
+ * CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_prune_mark_get(sto_env *env, sto_prune_mark *out);
+
+typedef struct sto_prune_result {
+  uint64_t records;    /* records deleted by this call (0 = nothing was due) */
+  uint64_t links;      /* links pruned by this call */
+  sto_prune_mark mark; /* the mark after the call */
+  bool more;           /* the budget stopped it while another link was due: call again */
+  uint64_t bad_seq;    /* with CAIRN_E_CORRUPT: the seq that is missing or does not decode */
+} sto_prune_result;
+
+/* Prune the oldest links committed before cutoff_ns (wall clock, ns) that
+ * end at or below max_seq (pass the "kafka" cursor when Kafka has the
+ * long-term copy, UINT64_MAX to prune by age alone): delete their records
+ * with their index entries, in ONE write txn, then commit it (fsync unless
+ * no_sync). Links are taken while their records fit max_records (0 =
+ * STO_PRUNE_DEFAULT_RECORDS), but at least one: a link bigger than the
+ * budget is pruned alone. The writer thread calls it between ingest txns: it
+ * opens its own write txn, so none may be open (CAIRN_E_INVAL); the budget
+ * (and the largest link) bounds how long ingest waits. *out gets what was done (also on error: the mark before).
+ * Errors (nothing was deleted): CAIRN_E_CORRUPT (a record of a due link is
+ * missing, does not decode, or a link or meta value is malformed: pruning
+ * refuses to destroy evidence; *out->bad_seq names the record, run
+ * cairn-query verify), CAIRN_E_MAPFULL (grow the map, retry), CAIRN_E_NOSPC,
+ * CAIRN_E_STORAGE, CAIRN_E_NOMEM, CAIRN_E_INVAL (read-only env, a store
+ * without chain, a write txn open). */
+CAIRN_MUST_CHECK cairn_err sto_prune(sto_env *env, int64_t cutoff_ns, uint64_t max_seq,
+                                     size_t max_records, sto_prune_result *out);
 
 #endif

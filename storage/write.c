@@ -4,6 +4,8 @@
  * no malloc; the dedupe high-water mark of the current stream is cached
  * across a run of records and written once per run.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/internal.h"
@@ -26,9 +28,21 @@ cairn_err sto_wtxn_begin(sto_env *env, sto_wtxn **out) {
     t->txn = NULL;
     return sto__err_from_mdb(rc);
   }
-  t->seq = env->last_seq;
+  /* Another process (cairn-query recording a local query) may have
+   * committed since our last txn: LMDB serialises write txns across
+   * processes, so last_seq and the chain head read inside this txn are
+   * current; the values cached at our last commit may not be. */
+  uint64_t last = 0;
+  cairn_err err = sto__meta_last_seq(env, t->txn, &last);
+  if (err == CAIRN_OK) err = sto__chain_begin(t);
+  if (err != CAIRN_OK) {
+    mdb_txn_abort(t->txn);
+    t->txn = NULL;
+    return err;
+  }
+  env->last_seq = last;
+  t->seq = last;
   t->dead = CAIRN_OK;
-  sto__chain_begin(t);
   env->wtxn_busy = true;
   *out = t;
   return CAIRN_OK;
@@ -44,15 +58,211 @@ static cairn_err txn_fail(sto_wtxn *t, int rc) {
 
 static inline const char *nz(const char *s) { return s ? s : ""; }
 
-static cairn_err put_idx(sto_wtxn *t, const uint8_t *key, size_t klen, const uint8_t *data) {
-  MDB_val k = {klen, (void *)key}, v = {STO__IDX_DATA, (void *)data};
-  int rc = mdb_put(t->txn, t->env->idx, &k, &v, 0);
-  return rc == MDB_SUCCESS ? CAIRN_OK : txn_fail(t, rc);
+/* ---- index staging ----
+ * The index entries of one sto_wtxn_put_records call are collected here,
+ * grouped by key, and written in LMDB key order through one cursor, each
+ * key's entries in data order with MDB_APPENDDUP. LMDB then finds the key
+ * from the cursor's current page and appends at the end of the key's dup
+ * tree, instead of descending both trees from the root (binary searches,
+ * dirty-list lookups) for every entry. Entries of a key arrive in seq order,
+ * and in time order as long as the lines' times do; a key whose entries are
+ * not in order is sorted, and an entry not after the key's last stored dup
+ * falls back to a plain put. The result is the same set of entries. */
+typedef struct idx_ent {
+  uint32_t key; /* index into idx_stage.keys */
+  uint8_t data[STO__IDX_DATA];
+} idx_ent;
+
+typedef struct idx_key {
+  uint32_t off, len; /* bytes in idx_stage.kb */
+  uint32_t hash;
+  uint32_t count;    /* entries staged for it */
+} idx_key;
+
+typedef struct idx_stage {
+  uint8_t *kb;          /* distinct keys' bytes */
+  size_t kb_len, kb_cap;
+  idx_key *keys;
+  size_t n_keys, cap_keys;
+  uint32_t *slots;      /* open addressing over keys: index + 1, 0 = empty */
+  size_t n_slots;       /* power of two */
+  idx_ent *ents;
+  size_t n_ents, cap_ents;
+  uint32_t last[256];   /* per kind byte: index + 1 of the key used last */
+  MDB_cursor *rec_cur;  /* records DB, opened by the call's first record (MDB_APPEND
+                         * through one cursor: no cursor setup per record) */
+} idx_stage;
+
+static void stage_fini(idx_stage *st) {
+  if (st->rec_cur) mdb_cursor_close(st->rec_cur);
+  free(st->kb);
+  free(st->keys);
+  free(st->slots);
+  free(st->ents);
+  memset(st, 0, sizeof(*st));
+}
+
+static uint32_t key_hash(const uint8_t *k, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
+  return h;
+}
+
+static bool stage_rehash(idx_stage *st, size_t n_slots) {
+  uint32_t *s = calloc(n_slots, sizeof(*s));
+  if (!s) return false;
+  for (size_t i = 0; i < st->n_keys; i++) {
+    size_t j = st->keys[i].hash & (n_slots - 1);
+    while (s[j]) j = (j + 1) & (n_slots - 1);
+    s[j] = (uint32_t)i + 1;
+  }
+  free(st->slots);
+  st->slots = s;
+  st->n_slots = n_slots;
+  return true;
+}
+
+/* The index of key k (added when new); UINT32_MAX when out of memory. */
+static uint32_t stage_key(idx_stage *st, const uint8_t *k, size_t n) {
+  uint32_t l = st->last[k[0]];
+  if (l && st->keys[l - 1].len == n && memcmp(st->kb + st->keys[l - 1].off, k, n) == 0)
+    return l - 1;
+  if ((st->n_keys + 1) * 2 > st->n_slots && !stage_rehash(st, st->n_slots ? st->n_slots * 2 : 64))
+    return UINT32_MAX;
+  uint32_t h = key_hash(k, n);
+  size_t j = h & (st->n_slots - 1);
+  for (; st->slots[j]; j = (j + 1) & (st->n_slots - 1)) {
+    const idx_key *e = &st->keys[st->slots[j] - 1];
+    if (e->hash == h && e->len == n && memcmp(st->kb + e->off, k, n) == 0) {
+      st->last[k[0]] = st->slots[j];
+      return st->slots[j] - 1;
+    }
+  }
+  if (st->n_keys == st->cap_keys) {
+    size_t nc = st->cap_keys ? st->cap_keys * 2 : 32;
+    idx_key *nk = realloc(st->keys, nc * sizeof(*nk));
+    if (!nk) return UINT32_MAX;
+    st->keys = nk;
+    st->cap_keys = nc;
+  }
+  if (st->kb_len + n > st->kb_cap) {
+    size_t nc = st->kb_cap ? st->kb_cap * 2 : 4096;
+    while (nc < st->kb_len + n) nc *= 2;
+    uint8_t *nb = realloc(st->kb, nc);
+    if (!nb) return UINT32_MAX;
+    st->kb = nb;
+    st->kb_cap = nc;
+  }
+  memcpy(st->kb + st->kb_len, k, n);
+  st->keys[st->n_keys] = (idx_key){(uint32_t)st->kb_len, (uint32_t)n, h, 0};
+  st->kb_len += n;
+  st->slots[j] = (uint32_t)++st->n_keys;
+  st->last[k[0]] = (uint32_t)st->n_keys;
+  return (uint32_t)st->n_keys - 1;
+}
+
+static cairn_err put_idx(idx_stage *st, const uint8_t *key, size_t klen, const uint8_t *data) {
+  uint32_t id = stage_key(st, key, klen);
+  if (id == UINT32_MAX) return CAIRN_E_NOMEM;
+  if (st->n_ents == st->cap_ents) {
+    size_t nc = st->cap_ents ? st->cap_ents * 2 : 8192;
+    idx_ent *ne = realloc(st->ents, nc * sizeof(*ne));
+    if (!ne) return CAIRN_E_NOMEM;
+    st->ents = ne;
+    st->cap_ents = nc;
+  }
+  idx_ent *e = &st->ents[st->n_ents++];
+  e->key = id;
+  memcpy(e->data, data, STO__IDX_DATA);
+  st->keys[id].count++;
+  return CAIRN_OK;
+}
+
+typedef struct key_ref {
+  const uint8_t *p;
+  uint32_t len, id;
+} key_ref;
+
+/* LMDB's default key order: bytes, then the shorter key first. */
+static int key_ref_cmp(const void *a, const void *b) {
+  const key_ref *x = a, *y = b;
+  int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int data_cmp(const void *a, const void *b) { return memcmp(a, b, STO__IDX_DATA); }
+
+/* Write every staged entry (see above) and empty the stage. */
+static cairn_err stage_flush(sto_wtxn *t, idx_stage *st) {
+  if (st->n_ents == 0) return CAIRN_OK;
+  key_ref *order = malloc(st->n_keys * sizeof(*order));
+  uint32_t *start = malloc(st->n_keys * sizeof(*start));
+  uint8_t (*sorted)[STO__IDX_DATA] = malloc(st->n_ents * sizeof(*sorted)); /* by key */
+  cairn_err err = CAIRN_OK;
+  MDB_cursor *cur = NULL;
+  if (!order || !start || !sorted) {
+    err = CAIRN_E_NOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < st->n_keys; i++)
+    order[i] = (key_ref){st->kb + st->keys[i].off, st->keys[i].len, (uint32_t)i};
+  qsort(order, st->n_keys, sizeof(*order), key_ref_cmp);
+  uint32_t pos = 0;
+  for (size_t i = 0; i < st->n_keys; i++) {
+    start[order[i].id] = pos;
+    pos += st->keys[order[i].id].count;
+  }
+  for (size_t i = 0; i < st->n_ents; i++)
+    memcpy(sorted[start[st->ents[i].key]++], st->ents[i].data, STO__IDX_DATA);
+  int rc = mdb_cursor_open(t->txn, t->env->idx, &cur);
+  if (rc != MDB_SUCCESS) {
+    err = txn_fail(t, rc);
+    goto out;
+  }
+  for (size_t i = 0, b = 0; i < st->n_keys; i++) {
+    const key_ref *kr = &order[i];
+    size_t e = b + st->keys[kr->id].count;
+    for (size_t j = b + 1; j < e; j++) {
+      if (memcmp(sorted[j - 1], sorted[j], STO__IDX_DATA) > 0) {
+        qsort(sorted + b, e - b, sizeof(*sorted), data_cmp);
+        break;
+      }
+    }
+    MDB_val k = {kr->len, (void *)kr->p};
+    /* the whole run in one call (MDB_MULTIPLE: the dups are fixed-size and
+     * contiguous in sorted[]); on MDB_KEYEXIST (an entry not after the key's
+     * last stored dup) v[1].mv_size says how many went in, and the rest
+     * follow with plain puts */
+    MDB_val v[2] = {{STO__IDX_DATA, sorted[b]}, {e - b, NULL}};
+    rc = mdb_cursor_put(cur, &k, v, MDB_MULTIPLE | MDB_APPENDDUP);
+    size_t done = e - b;
+    if (rc == MDB_KEYEXIST) {
+      done = v[1].mv_size;
+      rc = MDB_SUCCESS;
+    }
+    for (size_t j = b + done; j < e && rc == MDB_SUCCESS; j++) {
+      MDB_val one = {STO__IDX_DATA, sorted[j]};
+      rc = mdb_cursor_put(cur, &k, &one, 0);
+    }
+    if (rc != MDB_SUCCESS) {
+      err = txn_fail(t, rc);
+      goto out;
+    }
+    b = e;
+  }
+out:
+  if (cur) mdb_cursor_close(cur);
+  free(order);
+  free(start);
+  free(sorted);
+  st->n_ents = 0;
+  for (size_t i = 0; i < st->n_keys; i++) st->keys[i].count = 0;
+  return err;
 }
 
 /* Index entries of the audit attrs of r (sto__fields), each distinct value
  * of a field once (an event may repeat a key or a record type). */
-static cairn_err index_attrs(sto_wtxn *t, const Cairn__Record *r, const uint8_t *data) {
+static cairn_err index_attrs(idx_stage *st, const Cairn__Record *r, const uint8_t *data) {
   uint8_t key[STO__IDX_KEY_MAX];
   for (int f = STO_FIELD_AUDIT_KEY; f < STO_FIELD_COUNT_; f++) {
     if (sto__fields[f].source != (int)r->source) continue;
@@ -66,7 +276,7 @@ static cairn_err index_attrs(sto_wtxn *t, const Cairn__Record *r, const uint8_t 
         seen = sto_field_value(r, (sto_field)f, j, &pv, &pn) && pn == n && memcmp(pv, v, n) == 0;
       if (seen) continue;
       size_t klen = sto__idx_key_bytes(key, sto__fields[f].kind, v, n);
-      cairn_err err = put_idx(t, key, klen, data);
+      cairn_err err = put_idx(st, key, klen, data);
       if (err != CAIRN_OK) return err;
     }
   }
@@ -74,12 +284,12 @@ static cairn_err index_attrs(sto_wtxn *t, const Cairn__Record *r, const uint8_t 
 }
 
 /* Index entries of one stored record (empty values are not indexed). */
-static cairn_err index_record(sto_wtxn *t, const Cairn__Record *r) {
+static cairn_err index_record(idx_stage *st, const Cairn__Record *r) {
   uint8_t key[STO__IDX_KEY_MAX], data[STO__IDX_DATA];
   cairn_err err;
   sto__idx_data(data, r->time_ns, r->seq);
   size_t klen = sto__idx_key_str(key, STO__IDX_TIME, NULL);
-  if ((err = put_idx(t, key, klen, data)) != CAIRN_OK) return err;
+  if ((err = put_idx(st, key, klen, data)) != CAIRN_OK) return err;
   const struct {
     uint8_t kind;
     const char *value;
@@ -92,14 +302,14 @@ static cairn_err index_record(sto_wtxn *t, const Cairn__Record *r) {
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
     if (!strs[i].value || !strs[i].value[0]) continue;
     klen = sto__idx_key_str(key, strs[i].kind, strs[i].value);
-    if ((err = put_idx(t, key, klen, data)) != CAIRN_OK) return err;
+    if ((err = put_idx(st, key, klen, data)) != CAIRN_OK) return err;
   }
   if (r->source != 0) {
     klen = sto__idx_key_source(key, (uint32_t)r->source);
-    if ((err = put_idx(t, key, klen, data)) != CAIRN_OK) return err;
+    if ((err = put_idx(st, key, klen, data)) != CAIRN_OK) return err;
   }
   if (r->source == CAIRN__SOURCE__SOURCE_AUDIT || r->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT)
-    return index_attrs(t, r, data);
+    return index_attrs(st, r, data);
   return CAIRN_OK;
 }
 
@@ -150,14 +360,17 @@ static cairn_err hwm_load(sto_wtxn *t, const char *instance, hwm_cache *c, uint6
   return CAIRN_OK;
 }
 
-static cairn_err store_record(sto_wtxn *t, Cairn__Record *r) {
+static cairn_err store_record(sto_wtxn *t, idx_stage *st, Cairn__Record *r, const pb_slice *raw,
+                              bool with_node) {
   uint8_t kb[8];
   cairn_buf_reset(&t->pack);
-  cairn_err err = pb_record_pack(r, &t->pack);
+  cairn_err err = raw && raw->p ? pb_record_pack_ingest(raw->p, raw->len, r, with_node, &t->pack)
+                                : pb_record_pack(r, &t->pack);
   if (err != CAIRN_OK) return err; /* NOMEM: the txn itself is still usable */
   sto__be64_put(kb, r->seq);
   MDB_val k = {8, kb}, v = {t->pack.len, t->pack.ptr};
-  int rc = mdb_put(t->txn, t->env->records, &k, &v, MDB_APPEND);
+  int rc = st->rec_cur ? MDB_SUCCESS : mdb_cursor_open(t->txn, t->env->records, &st->rec_cur);
+  if (rc == MDB_SUCCESS) rc = mdb_cursor_put(st->rec_cur, &k, &v, MDB_APPEND);
   if (rc == MDB_KEYEXIST) {
     /* meta last_seq is behind the records DB: never written that way */
     t->dead = CAIRN_E_CORRUPT;
@@ -169,7 +382,7 @@ static cairn_err store_record(sto_wtxn *t, Cairn__Record *r) {
     t->dead = cerr; /* stored but not hashed: the txn must not commit */
     return cerr;
   }
-  return index_record(t, r);
+  return index_record(st, r);
 }
 
 /* Write meta attr_idx_from (the first seq stored with attr index entries)
@@ -193,6 +406,12 @@ static cairn_err stamp_attr_idx(sto_wtxn *t) {
 cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
                                Cairn__Record *const *recs, size_t n, uint32_t *stored,
                                uint32_t *dups) {
+  return sto_wtxn_put_records_raw(t, meta, recs, NULL, n, stored, dups);
+}
+
+cairn_err sto_wtxn_put_records_raw(sto_wtxn *t, const sto_ingest_meta *meta,
+                                   Cairn__Record *const *recs, const pb_slice *raws, size_t n,
+                                   uint32_t *stored, uint32_t *dups) {
   if (stored) *stored = 0;
   if (dups) *dups = 0;
   if (!t || !t->txn || !meta || (n && !recs)) return CAIRN_E_INVAL;
@@ -204,6 +423,7 @@ cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
   char *inst = (char *)instance;
   char *node = (meta->node && meta->node[0]) ? (char *)meta->node : NULL;
 
+  idx_stage st = {0}; /* this call's index entries, written before it returns */
   cairn_err err = stamp_attr_idx(t);
   if (err != CAIRN_OK) goto out_kill_txn;
   hwm_cache cache = {0};
@@ -227,10 +447,12 @@ cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
     r->instance_id = inst;
     r->ingest_ns = meta->ingest_ns;
     if (node) r->node = node;
-    err = store_record(t, r);
+    err = store_record(t, &st, r, raws ? &raws[i] : NULL, node != NULL);
     if (err != CAIRN_OK) goto out_kill_txn;
     n_stored++;
   }
+  err = stage_flush(t, &st);
+  if (err != CAIRN_OK) goto out_kill_txn;
   err = hwm_flush(t, instance, &cache);
   if (err != CAIRN_OK) goto out_kill_txn;
   if (t->seq != seq0) {
@@ -243,12 +465,14 @@ cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
       goto out_kill_txn;
     }
   }
+  stage_fini(&st);
   if (stored) *stored = n_stored;
   if (dups) *dups = n_dups;
   return CAIRN_OK;
 
 out_kill_txn:
   /* part of the group may be in the txn: the caller must abort it */
+  stage_fini(&st);
   if (t->dead == CAIRN_OK) t->dead = err;
   return err;
 }

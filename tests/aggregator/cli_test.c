@@ -80,14 +80,32 @@ static int run(h_env *e, char *const *args, char *out, size_t cap) {
   return rc;
 }
 
-static void query_listen_exits_2_as_not_implemented(void **state) {
+static void query_listen_without_acl_exits_2_naming_query_acl(void **state) {
   h_env *e = *state;
-  char *args[] = {(char *)"cairn-aggregator", (char *)"--query-listen", (char *)"127.0.0.1:7401",
-                  NULL};
+  char data[400];
+  snprintf(data, sizeof(data), "%s/data", e->root);
+  char *args[] = {(char *)"cairn-aggregator", (char *)"--data", data, (char *)"--listen",
+                  (char *)"127.0.0.1:0", (char *)"--tls-cert", (char *)"c.pem",
+                  (char *)"--tls-key", (char *)"k.pem", (char *)"--tls-ca", (char *)"ca.pem",
+                  (char *)"--query-listen", (char *)"127.0.0.1:7401", NULL};
   char out[4096];
   assert_int_equal(run(e, args, out, sizeof(out)), 2);
-  assert_string_equal(out, "cairn-aggregator: --query-listen: remote query mode is not "
-                           "implemented yet (see README)\n");
+  assert_non_null(strstr(out, "--query-listen needs --query-acl FILE"));
+  assert_null(strchr(strchr(out, '\n') + 1, '\n')); /* one line */
+}
+
+static void query_listen_not_hostport_exits_2(void **state) {
+  h_env *e = *state;
+  char data[400];
+  snprintf(data, sizeof(data), "%s/data", e->root);
+  char *args[] = {(char *)"cairn-aggregator", (char *)"--data", data, (char *)"--listen",
+                  (char *)"127.0.0.1:0", (char *)"--tls-cert", (char *)"c.pem",
+                  (char *)"--tls-key", (char *)"k.pem", (char *)"--tls-ca", (char *)"ca.pem",
+                  (char *)"--query-acl", (char *)"acl.yaml", (char *)"--query-listen",
+                  (char *)"nowhere", NULL};
+  char out[4096];
+  assert_int_equal(run(e, args, out, sizeof(out)), 2);
+  assert_non_null(strstr(out, "--query-listen: 'nowhere' is not HOST:PORT"));
 }
 
 static void missing_data_exits_2_naming_the_option(void **state) {
@@ -190,7 +208,9 @@ int main(void) {
   cairn_log_setup(CAIRN_LOG_WARN, CAIRN_LOG_LOGFMT);
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(query_listen_exits_2_as_not_implemented, setup, teardown),
+      cmocka_unit_test_setup_teardown(query_listen_without_acl_exits_2_naming_query_acl, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(query_listen_not_hostport_exits_2, setup, teardown),
       cmocka_unit_test_setup_teardown(missing_data_exits_2_naming_the_option, setup, teardown),
       cmocka_unit_test_setup_teardown(unreadable_certificate_exits_2_naming_it, setup, teardown),
       cmocka_unit_test_setup_teardown(check_config_merges_file_env_and_flags, setup, teardown),

@@ -181,11 +181,25 @@ static void export_commands_without_their_arguments_exit_2(void **state) {
   assert_usage_error(&r, "cairn-query verify-export: --data does not apply to verify-export");
 }
 
-static void server_mode_not_implemented_exits_2(void **state) {
+/* remote mode itself runs against a real aggregator in
+ * tests/integration/remote_query_test.sh; here: what is refused up front */
+static void server_mode_usage_errors_exit_2(void **state) {
   fx_result r = FX_RUN(NULL, "search", "--server", "agg:7000", "--pod", "x");
-  assert_usage_error(&r, "remote mode (--server, --tls-*) is not implemented yet");
+  assert_usage_error(&r, "--server needs --tls-cert FILE");
   r = FX_RUN(NULL, "stats", "--server=agg:7000", "--tls-ca", "ca.pem");
-  assert_usage_error(&r, "not implemented yet");
+  assert_usage_error(&r, "--server needs --tls-cert FILE");
+  r = FX_RUN(NULL, "verify", "--server=agg:7000");
+  assert_usage_error(&r, "cairn-query verify: cannot run remotely (--server)");
+  r = FX_RUN(NULL, "export", "--server=agg:7000", "--out", "/tmp/x");
+  assert_usage_error(&r, "cairn-query export: cannot run remotely (--server)");
+  r = FX_RUN(NULL, "search", "--server=agg:7000", "--tls-cert", "c", "--tls-key", "k",
+             "--tls-ca", "ca", "--follow");
+  assert_usage_error(&r, "--follow cannot run remotely");
+  r = FX_RUN("/tmp", "search", "--server=agg:7000", "--tls-cert", "c", "--tls-key", "k",
+             "--tls-ca", "ca", "--data", "/tmp");
+  assert_usage_error(&r, "--server and --data exclude each other");
+  r = FX_RUN(NULL, "search", "--tls-ca", "ca.pem");
+  assert_usage_error(&r, "--tls-* are for remote mode");
 }
 
 int main(void) {
@@ -200,7 +214,7 @@ int main(void) {
       cmocka_unit_test(missing_store_exits_2_with_storages_message),
       cmocka_unit_test(missing_data_dir_exits_2),
       cmocka_unit_test(export_commands_without_their_arguments_exit_2),
-      cmocka_unit_test(server_mode_not_implemented_exits_2),
+      cmocka_unit_test(server_mode_usage_errors_exit_2),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

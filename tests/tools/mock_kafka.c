@@ -5,15 +5,31 @@
  * first stdout line (and into --port-file), and runs until SIGINT/SIGTERM.
  * SIGUSR1 takes every broker down, SIGUSR2 brings them back (fault tests).
  *
+ * --control FILE injects request errors (rd_kafka_mock_push_request_errors):
+ * the tool polls FILE every 50 ms; when it appears it runs the one command in
+ * it, logs it, and deletes the file (write it elsewhere and rename it there):
+ *   produce-errors COUNT NAME[,NAME...] [RTT_MS]
+ *       the next COUNT Produce requests to each broker fail, cycling through
+ *       the named errors, each answered after RTT_MS (default 0); once all
+ *       were served it logs "every injected Produce error was served"
+ * NAME is a librdkafka error name without the prefix, e.g.
+ * NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS.
+ *
  *   mock-kafka [--brokers N] [--topic NAME] [--partitions P] [--port-file FILE]
+ *              [--control FILE]
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define PRODUCE_API_KEY 0 /* Kafka protocol: ProduceRequest */
+#define MAX_BURST 10000
 
 static volatile sig_atomic_t g_stop, g_down, g_up;
 
@@ -33,17 +49,85 @@ static int write_port_file(const char *path, const char *text) {
   return rename(tmp, path);
 }
 
+/* librdkafka error code named name (without "RD_KAFKA_RESP_ERR_"); false if unknown. */
+static bool err_by_name(const char *name, rd_kafka_resp_err_t *out) {
+  const struct rd_kafka_err_desc *d;
+  size_t n;
+  rd_kafka_get_err_descs(&d, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (d[i].name && !strcmp(d[i].name, name)) {
+      *out = d[i].code;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Run the command in the control file at path (if present) and delete it.
+ * The errors go onto each broker's error stack (the broker-level variant of
+ * rd_kafka_mock_push_request_errors), because only those stacks can be
+ * counted: *pending stays true until every pushed error was served. */
+static void control_poll(rd_kafka_mock_cluster_t *mc, int brokers, const char *path,
+                         bool *pending) {
+  if (*pending) {
+    size_t left = 0;
+    for (int b = 1; b <= brokers; b++) {
+      size_t c = 0;
+      if (rd_kafka_mock_broker_error_stack_cnt(mc, b, PRODUCE_API_KEY, &c) == 0) left += c;
+    }
+    if (left == 0) {
+      *pending = false;
+      fprintf(stderr, "mock-kafka: every injected Produce error was served\n");
+    }
+  }
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  char line[4096] = "", names[4000] = "";
+  if (!fgets(line, sizeof(line), f)) line[0] = 0;
+  fclose(f);
+  unlink(path);
+  long count = 0, rtt = 0;
+  int got = sscanf(line, "produce-errors %ld %3999s %ld", &count, names, &rtt);
+  if (got < 2 || count < 1 || count > MAX_BURST || rtt < 0 || rtt > 60000) {
+    line[strcspn(line, "\n")] = 0;
+    fprintf(stderr,
+            "mock-kafka: control: cannot parse '%s' (want: produce-errors COUNT NAME,... [RTT_MS])\n",
+            line);
+    return;
+  }
+  char shown[4000];
+  snprintf(shown, sizeof(shown), "%s", names); /* strtok_r cuts names */
+  rd_kafka_resp_err_t kinds[64];
+  size_t nk = 0;
+  for (char *save = NULL, *tok = strtok_r(names, ",", &save); tok && nk < 64;
+       tok = strtok_r(NULL, ",", &save)) {
+    if (!err_by_name(tok, &kinds[nk])) {
+      fprintf(stderr, "mock-kafka: control: unknown error name %s\n", tok);
+      return;
+    }
+    nk++;
+  }
+  for (int b = 1; b <= brokers; b++)
+    for (long i = 0; i < count; i++)
+      rd_kafka_mock_broker_push_request_error_rtts(mc, b, PRODUCE_API_KEY, 1,
+                                                   kinds[(size_t)i % nk], (int)rtt);
+  *pending = true;
+  fprintf(stderr, "mock-kafka: pushed %ld Produce errors per broker (%s, %ld ms each)\n", count,
+          shown, rtt);
+}
+
 int main(int argc, char **argv) {
   int brokers = 1, partitions = 4;
-  const char *topic = "cairn-records", *port_file = NULL;
+  const char *topic = "cairn-records", *port_file = NULL, *control = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--topic") && i + 1 < argc) topic = argv[++i];
     else if (!strcmp(argv[i], "--partitions") && i + 1 < argc) partitions = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--port-file") && i + 1 < argc) port_file = argv[++i];
+    else if (!strcmp(argv[i], "--control") && i + 1 < argc) control = argv[++i];
     else {
-      fprintf(stderr,
-              "usage: mock-kafka [--brokers N] [--topic NAME] [--partitions P] [--port-file FILE]\n");
+      fprintf(stderr, "usage: mock-kafka [--brokers N] [--topic NAME] [--partitions P] "
+                      "[--port-file FILE] [--control FILE]\n");
       return 2;
     }
   }
@@ -91,8 +175,15 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGUSR2, &sa, NULL);
+  bool pending = false; /* injected errors not yet served */
   while (!g_stop) {
-    pause();
+    if (control) {
+      struct timespec ts = {0, 50 * 1000000L}; /* a signal cuts it short */
+      nanosleep(&ts, NULL);
+      control_poll(mc, brokers, control, &pending);
+    } else {
+      pause();
+    }
     if (g_down) {
       g_down = 0;
       for (int b = 1; b <= brokers; b++) rd_kafka_mock_broker_set_down(mc, b);
