@@ -11,19 +11,6 @@
 
 #include "tests/storage/sto_test_util.h"
 
-static int setup(void **state) {
-  tdir *d = malloc(sizeof(*d));
-  tdir_make(d);
-  *state = d;
-  return 0;
-}
-
-static int teardown(void **state) {
-  tdir_remove(*state);
-  free(*state);
-  return 0;
-}
-
 /* Store n container records in one committed txn; message "m<i>". */
 static void put_n(sto_env *env, int n, int base) {
   Cairn__Record recs[64];
@@ -32,7 +19,8 @@ static void put_n(sto_env *env, int n, int base) {
   assert_true(n <= 64);
   for (int i = 0; i < n; i++) {
     snprintf(msgs[i], sizeof(msgs[i]), "m%d", base + i);
-    rec_fill(&recs[i], 1000 + base + i, "ns", "pod", "c", "node", msgs[i], 0, 0);
+    rec_fill(&recs[i], 1000 + base + i, "ns", "pod", "c", "node", msgs[i], 0,
+             0);
     ptrs[i] = &recs[i];
   }
   assert_int_equal(put_commit(env, "inst", ptrs, (size_t)n, NULL), n);
@@ -46,12 +34,14 @@ static void verify_ok(sto_env *env, const uint8_t *pub, sto_verify_report *r) {
 }
 
 static void be64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
 }
 
 static uint64_t get_be64(const uint8_t *p) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
   return v;
 }
 
@@ -208,9 +198,12 @@ static void map_full_retry_keeps_the_chain_consistent(void **state) {
       sto_ingest_meta m = {.instance_id = "inst"};
       uint32_t st = 0, du = 0;
       cairn_err e = sto_wtxn_put_records(t, &m, ptrs, 32, &st, &du);
-      if (e == CAIRN_OK) e = sto_wtxn_commit(t);
-      else sto_wtxn_abort(t);
-      if (e == CAIRN_OK) break;
+      if (e == CAIRN_OK)
+        e = sto_wtxn_commit(t);
+      else
+        sto_wtxn_abort(t);
+      if (e == CAIRN_OK)
+        break;
       assert_int_equal(e, CAIRN_E_MAPFULL);
       assert_int_equal(sto_grow(env), CAIRN_OK);
       grown++;
@@ -226,36 +219,10 @@ static void map_full_retry_keeps_the_chain_consistent(void **state) {
 
 /* ---- checkpoints ---- */
 
-static EVP_PKEY *keygen(uint8_t *pub) {
-  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-  assert_non_null(k);
-  size_t n = 32;
-  assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub, &n), 1);
-  return k;
-}
-
-static void sign_head(sto_env *env, EVP_PKEY *k, const uint8_t *pub) {
-  sto_chain_head h;
-  assert_int_equal(sto_chain_head_get(env, &h), CAIRN_OK);
-  sto_checkpoint cp = {.position = h.position, .last_seq = h.last_seq, .time_ns = 77};
-  memcpy(cp.head, h.hash, 32);
-  memcpy(cp.pubkey, pub, 32);
-  uint8_t msg[STO_CHECKPOINT_MSG_LEN];
-  size_t mlen = sto_checkpoint_message(&cp, msg);
-  EVP_MD_CTX *c = EVP_MD_CTX_new();
-  size_t slen = 64;
-  assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
-  assert_int_equal(EVP_DigestSign(c, cp.sig, &slen, msg, mlen), 1);
-  EVP_MD_CTX_free(c);
-  sto_wtxn *t;
-  assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
-  assert_int_equal(sto_wtxn_checkpoint_put(t, &cp), CAIRN_OK);
-  assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
-}
-
 static void checkpoint_message_has_the_documented_layout(void **state) {
   (void)state;
-  sto_checkpoint cp = {.position = 0x0102030405060708ull, .last_seq = 9, .time_ns = 0};
+  sto_checkpoint cp = {
+      .position = 0x0102030405060708ull, .last_seq = 9, .time_ns = 0};
   memset(cp.head, 0xab, 32);
   uint8_t msg[STO_CHECKPOINT_MSG_LEN];
   assert_int_equal(sto_checkpoint_message(&cp, msg), 76);
@@ -266,16 +233,17 @@ static void checkpoint_message_has_the_documented_layout(void **state) {
   assert_int_equal(get_be64(msg + 68), 1ull << 63); /* time 0, biased */
 }
 
-static void signed_checkpoints_verify_and_count_the_unsigned_tail(void **state) {
+static void
+signed_checkpoints_verify_and_count_the_unsigned_tail(void **state) {
   tdir *d = *state;
   uint8_t pub[32], other_pub[32];
-  EVP_PKEY *k = keygen(pub);
-  EVP_PKEY *other = keygen(other_pub);
+  EVP_PKEY *k = test_keygen(pub);
+  EVP_PKEY *other = test_keygen(other_pub);
   sto_env *env = open_rw(d, 0, 0);
   put_n(env, 4, 0);
   put_n(env, 3, 4);
-  sign_head(env, k, pub); /* position 2, seq 7 */
-  put_n(env, 5, 7);       /* position 3, unsigned */
+  test_sign_head(env, k, pub); /* position 2, seq 7 */
+  put_n(env, 5, 7);            /* position 3, unsigned */
   sto_checkpoint last;
   bool found = false;
   assert_int_equal(sto_checkpoint_last(env, &last, &found), CAIRN_OK);
@@ -318,7 +286,8 @@ static void progress_cb(uint64_t done, uint64_t total, void *ud) {
 static void progress_reports_every_record_at_the_end(void **state) {
   tdir *d = *state;
   sto_env *env = open_rw(d, 0, 0);
-  for (int i = 0; i < 300; i++) put_n(env, 60, i * 60); /* 18,000 records */
+  for (int i = 0; i < 300; i++)
+    put_n(env, 60, i * 60); /* 18,000 records */
   progress_seen p = {0};
   sto_verify_report r;
   assert_int_equal(sto_chain_verify(env, NULL, progress_cb, &p, &r), CAIRN_OK);
@@ -331,7 +300,8 @@ static void progress_reports_every_record_at_the_end(void **state) {
 
 /* ---- store versions and permissions ---- */
 
-/* Make d's store look like one written by version 1: no chain DBs, version 1. */
+/* Make d's store look like one written by version 1: no chain DBs, version 1.
+ */
 static void downgrade_to_v1(const tdir *d) {
   MDB_env *e = raw_open(d);
   MDB_txn *txn;
@@ -367,7 +337,8 @@ static void v1_store_read_only_predates_the_chain(void **state) {
   sto_close(env);
 }
 
-static void v1_store_upgraded_chains_new_records_and_counts_old_ones(void **state) {
+static void
+v1_store_upgraded_chains_new_records_and_counts_old_ones(void **state) {
   tdir *d = *state;
   sto_env *env = open_rw(d, 0, 0);
   put_n(env, 6, 0);
@@ -423,21 +394,32 @@ static void writable_open_refuses_a_group_writable_data_dir(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(chain_has_one_link_per_txn_with_records, setup, teardown),
-      cmocka_unit_test_setup_teardown(link_matches_the_documented_formula, setup, teardown),
-      cmocka_unit_test_setup_teardown(aborted_txn_leaves_the_chain_unchanged, setup, teardown),
-      cmocka_unit_test_setup_teardown(reopen_continues_the_chain, setup, teardown),
-      cmocka_unit_test_setup_teardown(map_full_retry_keeps_the_chain_consistent, setup, teardown),
+      cmocka_unit_test_setup_teardown(chain_has_one_link_per_txn_with_records,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(link_matches_the_documented_formula,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(aborted_txn_leaves_the_chain_unchanged,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(reopen_continues_the_chain, tdir_setup,
+                                      tdir_teardown),
+      cmocka_unit_test_setup_teardown(map_full_retry_keeps_the_chain_consistent,
+                                      tdir_setup, tdir_teardown),
       cmocka_unit_test(checkpoint_message_has_the_documented_layout),
-      cmocka_unit_test_setup_teardown(signed_checkpoints_verify_and_count_the_unsigned_tail, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(progress_reports_every_record_at_the_end, setup, teardown),
-      cmocka_unit_test_setup_teardown(v1_store_read_only_predates_the_chain, setup, teardown),
-      cmocka_unit_test_setup_teardown(v1_store_upgraded_chains_new_records_and_counts_old_ones,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(data_dir_and_files_are_private, setup, teardown),
-      cmocka_unit_test_setup_teardown(writable_open_refuses_a_group_writable_data_dir, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          signed_checkpoints_verify_and_count_the_unsigned_tail, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(progress_reports_every_record_at_the_end,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(v1_store_read_only_predates_the_chain,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          v1_store_upgraded_chains_new_records_and_counts_old_ones, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(data_dir_and_files_are_private,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          writable_open_refuses_a_group_writable_data_dir, tdir_setup,
+          tdir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,33 +10,23 @@
 
 #include "tests/storage/sto_test_util.h"
 
-static int setup(void **state) {
-  tdir *d = malloc(sizeof(*d));
-  tdir_make(d);
-  *state = d;
-  return 0;
-}
-
-static int teardown(void **state) {
-  tdir_remove(*state);
-  free(*state);
-  return 0;
-}
-
 static void read_only_open_of_missing_store_is_notfound(void **state) {
   tdir *d = *state;
   sto_options o = {.read_only = true};
   sto_env *env = (sto_env *)1;
   char eb[256];
-  assert_int_equal(sto_open(d->store, &o, &env, eb, sizeof(eb)), CAIRN_E_NOTFOUND);
+  assert_int_equal(sto_open(d->store, &o, &env, eb, sizeof(eb)),
+                   CAIRN_E_NOTFOUND);
   assert_null(env);
   assert_non_null(strstr(eb, "no cairn store in"));
   assert_non_null(strstr(eb, "cairn-aggregator --data"));
   struct stat st;
-  assert_int_equal(stat(d->store, &st), -1); /* read-only never creates the dir */
+  assert_int_equal(stat(d->store, &st),
+                   -1); /* read-only never creates the dir */
   /* an existing but empty dir is no store either */
   assert_int_equal(mkdir(d->store, 0700), 0);
-  assert_int_equal(sto_open(d->store, &o, &env, eb, sizeof(eb)), CAIRN_E_NOTFOUND);
+  assert_int_equal(sto_open(d->store, &o, &env, eb, sizeof(eb)),
+                   CAIRN_E_NOTFOUND);
   assert_non_null(strstr(eb, d->store));
 }
 
@@ -48,7 +38,8 @@ static void open_rejects_bad_arguments_and_missing_parent(void **state) {
   assert_int_equal(sto_open("", NULL, &env, NULL, 0), CAIRN_E_INVAL);
   char deep[200];
   snprintf(deep, sizeof(deep), "%s/no/such/dir", d->path);
-  assert_int_equal(sto_open(deep, NULL, &env, eb, sizeof(eb)), CAIRN_E_NOTFOUND);
+  assert_int_equal(sto_open(deep, NULL, &env, eb, sizeof(eb)),
+                   CAIRN_E_NOTFOUND);
   assert_non_null(strstr(eb, "cannot create data dir"));
   sto_close(NULL);
 }
@@ -71,9 +62,11 @@ static void open_with_null_options_uses_defaults(void **state) {
 /* Writer process: commits CHILD_BATCHES groups, growing the 1 MiB map as it
  * fills. Reports through its exit status only (no cmocka in the child). */
 static int child_writer(const tdir *d) {
-  sto_options o = {.map_size = 1u << 20, .max_map_size = 256u << 20, .no_sync = true};
+  sto_options o = {
+      .map_size = 1u << 20, .max_map_size = 256u << 20, .no_sync = true};
   sto_env *env;
-  if (sto_open(d->store, &o, &env, NULL, 0) != CAIRN_OK) return 10;
+  if (sto_open(d->store, &o, &env, NULL, 0) != CAIRN_OK)
+    return 10;
   static char msg[600];
   memset(msg, 'w', sizeof(msg) - 1);
   Cairn__Record r[CHILD_BATCH], *p[CHILD_BATCH];
@@ -83,23 +76,29 @@ static int child_writer(const tdir *d) {
       p[i] = &r[i];
     }
     for (int attempt = 0;; attempt++) {
-      if (attempt > 20) return 11;
+      if (attempt > 20)
+        return 11;
       sto_wtxn *t;
-      if (sto_wtxn_begin(env, &t) != CAIRN_OK) return 12;
+      if (sto_wtxn_begin(env, &t) != CAIRN_OK)
+        return 12;
       sto_ingest_meta m = {.instance_id = "child", .identity = "id"};
       uint32_t stored, dups;
-      cairn_err err = sto_wtxn_put_records(t, &m, p, CHILD_BATCH, &stored, &dups);
-      if (err == CAIRN_OK) err = sto_wtxn_cursor_set(t, "progress", (uint64_t)b + 1);
+      cairn_err err =
+          sto_wtxn_put_records(t, &m, p, CHILD_BATCH, &stored, &dups);
+      if (err == CAIRN_OK)
+        err = sto_wtxn_cursor_set(t, "progress", (uint64_t)b + 1);
       if (err == CAIRN_OK) {
         err = sto_wtxn_commit(t);
       } else {
         sto_wtxn_abort(t);
       }
       if (err == CAIRN_E_MAPFULL) {
-        if (sto_grow(env) != CAIRN_OK) return 13;
+        if (sto_grow(env) != CAIRN_OK)
+          return 13;
         continue;
       }
-      if (err != CAIRN_OK) return 14;
+      if (err != CAIRN_OK)
+        return 14;
       break;
     }
   }
@@ -114,7 +113,8 @@ typedef struct contig {
 
 static bool contig_cb(const Cairn__Record *r, void *ud) {
   contig *c = ud;
-  if (r->seq != c->next) c->ok = false;
+  if (r->seq != c->next)
+    c->ok = false;
   c->next++;
   return true;
 }
@@ -132,7 +132,8 @@ static void read_only_reader_follows_writer_in_other_process(void **state) {
 
   pid_t pid = fork();
   assert_true(pid >= 0);
-  if (pid == 0) _exit(child_writer(d));
+  if (pid == 0)
+    _exit(child_writer(d));
 
   env = open_ro(d);
   const uint64_t total = (uint64_t)CHILD_BATCHES * CHILD_BATCH;
@@ -146,21 +147,25 @@ static void read_only_reader_follows_writer_in_other_process(void **state) {
     assert_int_equal(st.records, st.last_seq); /* one consistent snapshot */
     assert_true(st.last_seq >= last_seen);     /* never goes back */
     assert_int_equal(st.last_seq % CHILD_BATCH, 0); /* only whole groups */
-    if (st.last_seq != last_seen) distinct_states++;
+    if (st.last_seq != last_seen)
+      distinct_states++;
     last_seen = st.last_seq;
     contig c = {.next = 1, .ok = true};
     assert_int_equal(sto_scan_after(env, 0, 0, contig_cb, &c), CAIRN_OK);
     assert_true(c.ok);
     assert_true(c.next - 1 >= st.last_seq);
     reads++;
-    if (!child_done && waitpid(pid, &status, WNOHANG) == pid) child_done = true;
-    if (child_done && last_seen == total) break;
+    if (!child_done && waitpid(pid, &status, WNOHANG) == pid)
+      child_done = true;
+    if (child_done && last_seen == total)
+      break;
   }
   if (!child_done) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    fail_msg("writer child did not finish within the deadline (saw %llu records)",
-             (unsigned long long)last_seen);
+    fail_msg(
+        "writer child did not finish within the deadline (saw %llu records)",
+        (unsigned long long)last_seen);
   }
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
@@ -187,13 +192,17 @@ static void read_only_reader_follows_writer_in_other_process(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(read_only_open_of_missing_store_is_notfound, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(open_rejects_bad_arguments_and_missing_parent, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(open_with_null_options_uses_defaults, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_only_reader_follows_writer_in_other_process, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          read_only_open_of_missing_store_is_notfound, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          open_rejects_bad_arguments_and_missing_parent, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(open_with_null_options_uses_defaults,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          read_only_reader_follows_writer_in_other_process, tdir_setup,
+          tdir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* tests/storage/retention_test.c: hot retention (storage/retention.c) against
  * a real LMDB in a fresh temp dir: pruning never passes the seq bound or the
  * age cutoff, deletes whole links oldest first (as many as fit a record
- * budget per txn, a bigger link alone), removes every index entry of a pruned record (container,
- * auditd and Kubernetes audit records: the idx DB ends up exactly as large as
- * the remaining records need), keeps dedupe marks, and leaves a store that
- * sto_chain_verify accepts while still catching tampering after the mark.
+ * budget per txn, a bigger link alone), removes every index entry of a pruned
+ * record (container, auditd and Kubernetes audit records: the idx DB ends up
+ * exactly as large as the remaining records need), keeps dedupe marks, and
+ * leaves a store that sto_chain_verify accepts while still catching tampering
+ * after the mark.
  */
 #include <lmdb.h>
 #include <openssl/evp.h>
@@ -13,26 +14,14 @@
 
 #include "tests/storage/sto_test_util.h"
 
-static int setup(void **state) {
-  tdir *d = malloc(sizeof(*d));
-  tdir_make(d);
-  *state = d;
-  return 0;
-}
-
-static int teardown(void **state) {
-  tdir_remove(*state);
-  free(*state);
-  return 0;
-}
-
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-#define FUTURE (now_ns() + 3600LL * 1000000000LL) /* every link is older than this */
+#define FUTURE                                                                 \
+  (now_ns() + 3600LL * 1000000000LL) /* every link is older than this */
 
 /* Store n records in ONE committed txn (one link): a mix of container,
  * auditd and Kubernetes audit records with indexed attrs (a repeated audit
@@ -44,15 +33,18 @@ static void put_link(sto_env *env, int n, int base) {
   static Cairn__Attr *aptrs[256][6];
   static char msgs[256][32];
   assert_true(n <= 256);
-  const char *akv[][2] = {{"key", "passwd"}, {"key", "passwd"}, {"auid", "1000"},
-                          {"syscall", "59"},  {"types", "SYSCALL,EXECVE"}, {"exe", "/bin/ls"}};
-  const char *kkv[][2] = {{"user", "alice"}, {"verb", "get"}, {"resource", "secrets"},
+  const char *akv[][2] = {
+      {"key", "passwd"}, {"key", "passwd"},           {"auid", "1000"},
+      {"syscall", "59"}, {"types", "SYSCALL,EXECVE"}, {"exe", "/bin/ls"}};
+  const char *kkv[][2] = {{"user", "alice"},
+                          {"verb", "get"},
+                          {"resource", "secrets"},
                           {"code", "200"}};
   for (int i = 0; i < n; i++) {
     int g = base + i;
     snprintf(msgs[i], sizeof(msgs[i]), "m%d", g);
-    rec_fill(&recs[i], 1000 + g, "ns", g % 2 ? "pod-a" : "pod-b", "c", "node", msgs[i], 7,
-             (uint64_t)g + 1);
+    rec_fill(&recs[i], 1000 + g, "ns", g % 2 ? "pod-a" : "pod-b", "c", "node",
+             msgs[i], 7, (uint64_t)g + 1);
     Cairn__Attr init = CAIRN__ATTR__INIT;
     size_t na = 0;
     if (g % 3 == 1) {
@@ -72,7 +64,8 @@ static void put_link(sto_env *env, int n, int base) {
         attrs[i][na].value.len = strlen(kkv[na][1]);
       }
     }
-    for (size_t j = 0; j < na; j++) aptrs[i][j] = &attrs[i][j];
+    for (size_t j = 0; j < na; j++)
+      aptrs[i][j] = &attrs[i][j];
     recs[i].attrs = na ? aptrs[i] : NULL;
     recs[i].n_attrs = na;
     ptrs[i] = &recs[i];
@@ -91,7 +84,8 @@ static uint64_t count_scan(sto_env *env, uint64_t *first) {
   seq_list l = {0};
   assert_int_equal(sto_scan_after(env, 0, 0, seq_list_cb, &l), CAIRN_OK);
   uint64_t n = l.n;
-  if (first) *first = n ? l.v[0] : 0;
+  if (first)
+    *first = n ? l.v[0] : 0;
   seq_list_fini(&l);
   return n;
 }
@@ -106,8 +100,10 @@ static uint64_t count_pod(sto_env *env, const char *pod, uint64_t *min_seq) {
   assert_int_equal(sto_query_run(env, &q, seq_list_cb, &l, &st), CAIRN_OK);
   assert_string_equal(st.index, "pod");
   uint64_t n = l.n, m = UINT64_MAX;
-  for (size_t i = 0; i < l.n; i++) m = l.v[i] < m ? l.v[i] : m;
-  if (min_seq) *min_seq = m;
+  for (size_t i = 0; i < l.n; i++)
+    m = l.v[i] < m ? l.v[i] : m;
+  if (min_seq)
+    *min_seq = m;
   seq_list_fini(&l);
   return n;
 }
@@ -150,7 +146,8 @@ static void raw_write(const tdir *d, raw_fn fn) {
 }
 
 static void be64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
 }
 
 /* ---- tests ---- */
@@ -207,14 +204,16 @@ static void prune_never_passes_the_age_cutoff(void **state) {
   /* a cutoff between the two commits prunes link 1 only */
   sto_link l1;
   assert_int_equal(sto_link_get(env, 1, &l1), CAIRN_OK);
-  assert_int_equal(sto_prune(env, l1.commit_ns + 1, UINT64_MAX, 0, &pr), CAIRN_OK);
+  assert_int_equal(sto_prune(env, l1.commit_ns + 1, UINT64_MAX, 0, &pr),
+                   CAIRN_OK);
   assert_int_equal(pr.records, 5);
   assert_int_equal(pr.mark.seq, 5);
   assert_int_equal(count_scan(env, NULL), 5);
   sto_close(env);
 }
 
-static void pruned_records_leave_no_index_entry_and_no_query_result(void **state) {
+static void
+pruned_records_leave_no_index_entry_and_no_query_result(void **state) {
   tdir *d = *state;
   sto_env *env = open_rw(d, 0, 0);
   put_link(env, 30, 0);  /* seq 1..30 */
@@ -237,12 +236,13 @@ static void pruned_records_leave_no_index_entry_and_no_query_result(void **state
   seq_list l = {0};
   assert_int_equal(sto_query_run(env, &q, seq_list_cb, &l, NULL), CAIRN_OK);
   assert_int_equal(l.n, 10);
-  for (size_t i = 0; i < l.n; i++) assert_true(l.v[i] > 30);
+  for (size_t i = 0; i < l.n; i++)
+    assert_true(l.v[i] > 30);
   seq_list_fini(&l);
   uint64_t total = 0;
-  assert_int_equal(
-      sto_index_counts(env, STO_FIELD_NODE, INT64_MIN, INT64_MAX, count_cb, NULL, &total),
-      CAIRN_OK);
+  assert_int_equal(sto_index_counts(env, STO_FIELD_NODE, INT64_MIN, INT64_MAX,
+                                    count_cb, NULL, &total),
+                   CAIRN_OK);
   assert_int_equal(total, 30);
   sto_close(env);
   size_t half = raw_entries(d, "idx");
@@ -319,43 +319,16 @@ static void links_are_pruned_whole_within_the_budget(void **state) {
 
 /* ---- verify after pruning ---- */
 
-static EVP_PKEY *keygen(uint8_t *pub) {
-  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-  assert_non_null(k);
-  size_t n = 32;
-  assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub, &n), 1);
-  return k;
-}
-
-static void sign_head(sto_env *env, EVP_PKEY *k, const uint8_t *pub) {
-  sto_chain_head h;
-  assert_int_equal(sto_chain_head_get(env, &h), CAIRN_OK);
-  sto_checkpoint cp = {.position = h.position, .last_seq = h.last_seq, .time_ns = 77};
-  memcpy(cp.head, h.hash, 32);
-  memcpy(cp.pubkey, pub, 32);
-  uint8_t msg[STO_CHECKPOINT_MSG_LEN];
-  size_t mlen = sto_checkpoint_message(&cp, msg);
-  EVP_MD_CTX *c = EVP_MD_CTX_new();
-  size_t slen = 64;
-  assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
-  assert_int_equal(EVP_DigestSign(c, cp.sig, &slen, msg, mlen), 1);
-  EVP_MD_CTX_free(c);
-  sto_wtxn *t;
-  assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
-  assert_int_equal(sto_wtxn_checkpoint_put(t, &cp), CAIRN_OK);
-  assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
-}
-
 /* Three signed links, then two pruned. */
 static void make_pruned_store(const tdir *d, EVP_PKEY *k, const uint8_t *pub) {
   sto_env *env = open_rw(d, 0, 0);
   put_link(env, 10, 0);
-  sign_head(env, k, pub); /* checkpoint at 1 */
+  test_sign_head(env, k, pub); /* checkpoint at 1 */
   put_link(env, 10, 10);
-  sign_head(env, k, pub); /* checkpoint at 2 */
+  test_sign_head(env, k, pub); /* checkpoint at 2 */
   put_link(env, 10, 20);
   put_link(env, 10, 30);
-  sign_head(env, k, pub); /* checkpoint at 4 */
+  test_sign_head(env, k, pub); /* checkpoint at 4 */
   sto_prune_result pr;
   assert_int_equal(sto_prune(env, FUTURE, 20, 0, &pr), CAIRN_OK);
   assert_int_equal(pr.records, 20);
@@ -363,10 +336,11 @@ static void make_pruned_store(const tdir *d, EVP_PKEY *k, const uint8_t *pub) {
   sto_close(env);
 }
 
-static void verify_accepts_a_pruned_store_and_checks_its_signatures(void **state) {
+static void
+verify_accepts_a_pruned_store_and_checks_its_signatures(void **state) {
   tdir *d = *state;
   uint8_t pub[32], other_pub[32];
-  EVP_PKEY *k = keygen(pub), *other = keygen(other_pub);
+  EVP_PKEY *k = test_keygen(pub), *other = test_keygen(other_pub);
   make_pruned_store(d, k, pub);
   sto_env *env = open_ro(d);
   sto_verify_report r;
@@ -409,7 +383,7 @@ static void tamper_record_after_mark(MDB_txn *txn, MDB_env *e) {
 static void verify_detects_tampering_after_the_mark(void **state) {
   tdir *d = *state;
   uint8_t pub[32];
-  EVP_PKEY *k = keygen(pub);
+  EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
   raw_write(d, tamper_record_after_mark);
   sto_env *env = open_ro(d);
@@ -440,7 +414,7 @@ static void put_back_pruned_record(MDB_txn *txn, MDB_env *e) {
 static void verify_detects_a_record_put_back_below_the_mark(void **state) {
   tdir *d = *state;
   uint8_t pub[32];
-  EVP_PKEY *k = keygen(pub);
+  EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
   raw_write(d, put_back_pruned_record);
   sto_env *env = open_ro(d);
@@ -466,7 +440,7 @@ static void move_mark_past_chain(MDB_txn *txn, MDB_env *e) {
 static void verify_detects_a_mark_moved_to_hide_links(void **state) {
   tdir *d = *state;
   uint8_t pub[32];
-  EVP_PKEY *k = keygen(pub);
+  EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
   sto_env *env = open_rw(d, 0, 0);
   sto_prune_result pr;
@@ -502,7 +476,7 @@ static void set_mark(MDB_txn *txn, MDB_env *e) {
 static void verify_detects_a_mark_moved_over_a_changed_link(void **state) {
   tdir *d = *state;
   uint8_t pub[32];
-  EVP_PKEY *k = keygen(pub);
+  EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
   raw_write(d, tamper_record_after_mark); /* seq 25, link 3 */
   sto_verify_report r;
@@ -537,7 +511,8 @@ static void delete_record_12(MDB_txn *txn, MDB_env *e) {
   assert_int_equal(mdb_del(txn, recs, &k, NULL), 0);
 }
 
-static void prune_refuses_to_destroy_evidence_of_a_removed_record(void **state) {
+static void
+prune_refuses_to_destroy_evidence_of_a_removed_record(void **state) {
   tdir *d = *state;
   sto_env *env = open_rw(d, 0, 0);
   put_link(env, 10, 0);
@@ -549,7 +524,8 @@ static void prune_refuses_to_destroy_evidence_of_a_removed_record(void **state) 
   assert_int_equal(sto_prune(env, FUTURE, UINT64_MAX, 0, &pr), CAIRN_E_CORRUPT);
   assert_int_equal(pr.bad_seq, 12);
   assert_int_equal(pr.records, 0);
-  /* nothing was deleted (one txn): link 1 is still there, verify names seq 12 */
+  /* nothing was deleted (one txn): link 1 is still there, verify names seq 12
+   */
   assert_int_equal(count_scan(env, NULL), 19);
   sto_verify_report r;
   assert_int_equal(sto_chain_verify(env, NULL, NULL, NULL, &r), CAIRN_OK);
@@ -577,23 +553,35 @@ static void prune_needs_no_open_write_txn(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(prune_never_passes_the_seq_bound, setup, teardown),
-      cmocka_unit_test_setup_teardown(prune_never_passes_the_age_cutoff, setup, teardown),
-      cmocka_unit_test_setup_teardown(pruned_records_leave_no_index_entry_and_no_query_result,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(dedupe_marks_survive_pruning, setup, teardown),
-      cmocka_unit_test_setup_teardown(links_are_pruned_whole_within_the_budget, setup, teardown),
-      cmocka_unit_test_setup_teardown(verify_accepts_a_pruned_store_and_checks_its_signatures,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(verify_detects_tampering_after_the_mark, setup, teardown),
-      cmocka_unit_test_setup_teardown(verify_detects_a_record_put_back_below_the_mark, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(verify_detects_a_mark_moved_to_hide_links, setup, teardown),
-      cmocka_unit_test_setup_teardown(verify_detects_a_mark_moved_over_a_changed_link, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(prune_refuses_to_destroy_evidence_of_a_removed_record,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(prune_needs_no_open_write_txn, setup, teardown),
+      cmocka_unit_test_setup_teardown(prune_never_passes_the_seq_bound,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(prune_never_passes_the_age_cutoff,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          pruned_records_leave_no_index_entry_and_no_query_result, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(dedupe_marks_survive_pruning, tdir_setup,
+                                      tdir_teardown),
+      cmocka_unit_test_setup_teardown(links_are_pruned_whole_within_the_budget,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          verify_accepts_a_pruned_store_and_checks_its_signatures, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(verify_detects_tampering_after_the_mark,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          verify_detects_a_record_put_back_below_the_mark, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(verify_detects_a_mark_moved_to_hide_links,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          verify_detects_a_mark_moved_over_a_changed_link, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          prune_refuses_to_destroy_evidence_of_a_removed_record, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(prune_needs_no_open_write_txn, tdir_setup,
+                                      tdir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

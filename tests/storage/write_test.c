@@ -4,19 +4,6 @@
  */
 #include "tests/storage/sto_test_util.h"
 
-static int setup(void **state) {
-  tdir *d = malloc(sizeof(*d));
-  tdir_make(d);
-  *state = d;
-  return 0;
-}
-
-static int teardown(void **state) {
-  tdir_remove(*state);
-  free(*state);
-  return 0;
-}
-
 typedef struct rec_copy {
   Cairn__Record got;
   char buf[4096]; /* backing store for the copied strings */
@@ -47,7 +34,8 @@ static bool copy_cb(const Cairn__Record *r, void *ud) {
   c->got.identity = copy_str(c, r->identity);
   c->got.instance_id = copy_str(c, r->instance_id);
   assert_true(c->used + r->message.len <= sizeof(c->buf));
-  c->got.message.data = memcpy(c->buf + c->used, r->message.data, r->message.len);
+  c->got.message.data =
+      memcpy(c->buf + c->used, r->message.data, r->message.len);
   c->used += r->message.len;
   assert_int_equal(r->n_attrs, 2);
   assert_string_equal(r->attrs[0]->key, "k1");
@@ -73,7 +61,8 @@ static void put_then_scan_round_trips_every_field(void **state) {
   r.time_ns = -1234567890123LL;
   r.source = CAIRN__SOURCE__SOURCE_AUDIT;
   r.stream = CAIRN__LOG_STREAM__LOG_STREAM_STDERR;
-  r.flags = CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED | CAIRN__RECORD_FLAG__RECORD_FLAG_INVALID_UTF8;
+  r.flags = CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED |
+            CAIRN__RECORD_FLAG__RECORD_FLAG_INVALID_UTF8;
   r.message.data = (uint8_t *)msg;
   r.message.len = sizeof(msg);
   r.kube_namespace = "prod";
@@ -89,16 +78,19 @@ static void put_then_scan_round_trips_every_field(void **state) {
   r.format = CAIRN__FORMAT__FORMAT_DOCKER;
   r.n_attrs = 2;
   r.attrs = attrs;
-  r.identity = "forged";  /* overwritten at ingest */
-  r.seq = 999;            /* overwritten at ingest */
+  r.identity = "forged"; /* overwritten at ingest */
+  r.seq = 999;           /* overwritten at ingest */
   Cairn__Record *recs[] = {&r};
 
   sto_wtxn *t;
   assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
-  sto_ingest_meta m = {.instance_id = "inst-A", .identity = "CN=node-1", .node = "node-1",
+  sto_ingest_meta m = {.instance_id = "inst-A",
+                       .identity = "CN=node-1",
+                       .node = "node-1",
                        .ingest_ns = 1700000000000000000LL};
   uint32_t stored, dups;
-  assert_int_equal(sto_wtxn_put_records(t, &m, recs, 1, &stored, &dups), CAIRN_OK);
+  assert_int_equal(sto_wtxn_put_records(t, &m, recs, 1, &stored, &dups),
+                   CAIRN_OK);
   assert_int_equal(stored, 1);
   assert_int_equal(dups, 0);
   assert_int_equal(r.seq, 1); /* stamped in place */
@@ -143,7 +135,8 @@ static void put_keeps_record_node_when_meta_node_empty(void **state) {
   assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
   sto_ingest_meta m = {.instance_id = "i", .identity = "id", .node = ""};
   uint32_t stored, dups;
-  assert_int_equal(sto_wtxn_put_records(t, &m, recs, 1, &stored, &dups), CAIRN_OK);
+  assert_int_equal(sto_wtxn_put_records(t, &m, recs, 1, &stored, &dups),
+                   CAIRN_OK);
   assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
   sto_query q;
   sto_query_init(&q);
@@ -156,11 +149,11 @@ static void put_keeps_record_node_when_meta_node_empty(void **state) {
 }
 
 /* n records of stream with end offsets first, first+step, ... */
-static void make_batch(Cairn__Record *r, Cairn__Record **p, size_t n, uint64_t stream,
-                       uint64_t first, uint64_t step) {
+static void make_batch(Cairn__Record *r, Cairn__Record **p, size_t n,
+                       uint64_t stream, uint64_t first, uint64_t step) {
   for (size_t i = 0; i < n; i++) {
-    rec_fill(&r[i], (int64_t)(1000 + first + i * step), "ns", "pod", "c", "n", "line", stream,
-             first + i * step);
+    rec_fill(&r[i], (int64_t)(1000 + first + i * step), "ns", "pod", "c", "n",
+             "line", stream, first + i * step);
     p[i] = &r[i];
   }
 }
@@ -211,9 +204,11 @@ static void dedupe_is_per_instance_and_stream(void **state) {
   make_batch(r, p, 3, 7, 100, 100);
   assert_int_equal(put_commit(env, "inst-1", p, 3, &dups), 3);
   make_batch(r, p, 3, 7, 100, 100);
-  assert_int_equal(put_commit(env, "inst-2", p, 3, &dups), 3); /* other instance */
+  assert_int_equal(put_commit(env, "inst-2", p, 3, &dups),
+                   3); /* other instance */
   make_batch(r, p, 3, 8, 100, 100);
-  assert_int_equal(put_commit(env, "inst-1", p, 3, &dups), 3); /* other stream */
+  assert_int_equal(put_commit(env, "inst-1", p, 3, &dups),
+                   3); /* other stream */
   make_batch(r, p, 3, 7, 100, 100);
   assert_int_equal(put_commit(env, "inst-1", p, 3, &dups), 0);
   assert_int_equal(dups, 3);
@@ -233,12 +228,14 @@ static void dedupe_never_applies_to_stream_zero(void **state) {
   sto_close(env);
 }
 
-static void dedupe_sees_earlier_puts_of_same_txn_and_interleaved_streams(void **state) {
+static void
+dedupe_sees_earlier_puts_of_same_txn_and_interleaved_streams(void **state) {
   tdir *d = *state;
   sto_env *env = open_rw(d, 0, 0);
   Cairn__Record r[6], *p[6];
   /* streams interleaved: 1@10 2@10 1@20 2@5(dup) 1@15(dup) 2@30 */
-  const uint64_t streams[] = {1, 2, 1, 2, 1, 2}, offs[] = {10, 10, 20, 5, 15, 30};
+  const uint64_t streams[] = {1, 2, 1, 2, 1, 2},
+                 offs[] = {10, 10, 20, 5, 15, 30};
   for (int i = 0; i < 6; i++) {
     rec_fill(&r[i], i, "ns", "pod", "c", "n", "x", streams[i], offs[i]);
     p[i] = &r[i];
@@ -296,7 +293,8 @@ static void seq_is_monotonic_across_reopen(void **state) {
   seq_list l = {0};
   assert_int_equal(sto_scan_after(env, 0, 0, seq_list_cb, &l), CAIRN_OK);
   assert_int_equal(l.n, 5);
-  for (size_t i = 0; i < l.n; i++) assert_int_equal(l.v[i], i + 1);
+  for (size_t i = 0; i < l.n; i++)
+    assert_int_equal(l.v[i], i + 1);
   seq_list_fini(&l);
   sto_close(env);
 }
@@ -349,7 +347,8 @@ static void write_txn_is_exclusive_and_refused_read_only(void **state) {
   sto_wtxn *t, *t2;
   assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
   assert_int_equal(sto_wtxn_begin(env, &t2), CAIRN_E_INVAL);
-  assert_int_equal(sto_grow(env), CAIRN_E_INVAL); /* not while a write txn is open */
+  assert_int_equal(sto_grow(env),
+                   CAIRN_E_INVAL); /* not while a write txn is open */
   sto_wtxn_abort(t);
   sto_wtxn_abort(NULL);
   sto_close(env);
@@ -370,14 +369,16 @@ static void put_rejects_oversized_instance_id(void **state) {
   sto_ingest_meta m = {.instance_id = inst, .identity = "id"};
   uint32_t stored, dups;
   assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
-  assert_int_equal(sto_wtxn_put_records(t, &m, p, 1, &stored, &dups), CAIRN_E_INVAL);
+  assert_int_equal(sto_wtxn_put_records(t, &m, p, 1, &stored, &dups),
+                   CAIRN_E_INVAL);
   sto_wtxn_abort(t);
   sto_close(env);
 }
 
 /* Put batches of ~1 KiB records in their own txns until something fails;
  * returns that error and the number of records committed. */
-static cairn_err fill_until_error(sto_env *env, uint64_t *committed, int max_batches) {
+static cairn_err fill_until_error(sto_env *env, uint64_t *committed,
+                                  int max_batches) {
   static char msg[1024];
   memset(msg, 'm', sizeof(msg) - 1);
   Cairn__Record r[20], *p[20];
@@ -388,7 +389,8 @@ static cairn_err fill_until_error(sto_env *env, uint64_t *committed, int max_bat
     }
     sto_wtxn *t;
     cairn_err err = sto_wtxn_begin(env, &t);
-    if (err != CAIRN_OK) return err;
+    if (err != CAIRN_OK)
+      return err;
     sto_ingest_meta m = {.instance_id = "i", .identity = "id"};
     uint32_t stored, dups;
     err = sto_wtxn_put_records(t, &m, p, 20, &stored, &dups);
@@ -397,7 +399,8 @@ static cairn_err fill_until_error(sto_env *env, uint64_t *committed, int max_bat
       return err;
     }
     err = sto_wtxn_commit(t);
-    if (err != CAIRN_OK) return err;
+    if (err != CAIRN_OK)
+      return err;
     *committed += 20;
   }
   return CAIRN_OK;
@@ -428,7 +431,8 @@ static void map_full_then_grow_lets_the_retried_group_succeed(void **state) {
   uint64_t total = 0;
   for (int b = 0; b < 200; b++) {
     for (int i = 0; i < 20; i++) {
-      rec_fill(&r[i], b * 20 + i, "ns", "pod", "c", "n", msg, 5, (uint64_t)(b * 20 + i + 1));
+      rec_fill(&r[i], b * 20 + i, "ns", "pod", "c", "n", msg, 5,
+               (uint64_t)(b * 20 + i + 1));
       p[i] = &r[i];
     }
     for (;;) {
@@ -469,26 +473,42 @@ static void map_full_then_grow_lets_the_retried_group_succeed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(put_then_scan_round_trips_every_field, setup, teardown),
-      cmocka_unit_test_setup_teardown(put_keeps_record_node_when_meta_node_empty, setup, teardown),
-      cmocka_unit_test_setup_teardown(dedupe_resent_batch_stores_nothing, setup, teardown),
-      cmocka_unit_test_setup_teardown(dedupe_overlapping_resend_stores_only_new_tail, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(dedupe_is_per_instance_and_stream, setup, teardown),
-      cmocka_unit_test_setup_teardown(dedupe_never_applies_to_stream_zero, setup, teardown),
-      cmocka_unit_test_setup_teardown(dedupe_sees_earlier_puts_of_same_txn_and_interleaved_streams,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(dedupe_state_rolls_back_with_abort, setup, teardown),
-      cmocka_unit_test_setup_teardown(seq_is_monotonic_across_reopen, setup, teardown),
-      cmocka_unit_test_setup_teardown(scan_after_honours_after_seq_and_max, setup, teardown),
-      cmocka_unit_test_setup_teardown(cursor_set_get_persists_across_reopen, setup, teardown),
-      cmocka_unit_test_setup_teardown(write_txn_is_exclusive_and_refused_read_only, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(put_rejects_oversized_instance_id, setup, teardown),
-      cmocka_unit_test_setup_teardown(map_full_at_max_is_reported_and_grow_refuses, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(map_full_then_grow_lets_the_retried_group_succeed, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(put_then_scan_round_trips_every_field,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          put_keeps_record_node_when_meta_node_empty, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(dedupe_resent_batch_stores_nothing,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          dedupe_overlapping_resend_stores_only_new_tail, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(dedupe_is_per_instance_and_stream,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(dedupe_never_applies_to_stream_zero,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          dedupe_sees_earlier_puts_of_same_txn_and_interleaved_streams,
+          tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(dedupe_state_rolls_back_with_abort,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(seq_is_monotonic_across_reopen,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(scan_after_honours_after_seq_and_max,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(cursor_set_get_persists_across_reopen,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          write_txn_is_exclusive_and_refused_read_only, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(put_rejects_oversized_instance_id,
+                                      tdir_setup, tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          map_full_at_max_is_reported_and_grow_refuses, tdir_setup,
+          tdir_teardown),
+      cmocka_unit_test_setup_teardown(
+          map_full_then_grow_lets_the_retried_group_succeed, tdir_setup,
+          tdir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
