@@ -130,6 +130,14 @@ CAIRN_MUST_CHECK cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n,
                                                  const Cairn__Record *r, bool with_node,
                                                  cairn_buf *out);
 
+/* Fill *rec as a source=query record (the audit trail of one query, PCI DSS
+ * 10.2.1.3): time_ns, node and message msg/len as given, and one attr per
+ * kv pair (kv[i][0] key, kv[i][1] value). attrs and ap are caller arrays of
+ * n elements; every string and msg are borrowed and must outlive rec. */
+void pb_query_record_fill(Cairn__Record *rec, Cairn__Attr *attrs, Cairn__Attr **ap,
+                          const char *const (*kv)[2], size_t n, int64_t time_ns,
+                          const char *node, const uint8_t *msg, size_t len);
+
 /* Unpack one Record into arena a. CAIRN_E_PROTO, CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err pb_record_unpack(const uint8_t *p, size_t len, cairn_arena *a,
                                             Cairn__Record **out);

@@ -118,3 +118,24 @@ cairn_err pb_record_unpack(const uint8_t *p, size_t len, cairn_arena *a, Cairn__
   *out = r;
   return CAIRN_OK;
 }
+
+void pb_query_record_fill(Cairn__Record *rec, Cairn__Attr *attrs, Cairn__Attr **ap,
+                          const char *const (*kv)[2], size_t n, int64_t time_ns,
+                          const char *node, const uint8_t *msg, size_t len) {
+  for (size_t i = 0; i < n; i++) {
+    cairn__attr__init(&attrs[i]);
+    attrs[i].key = (char *)kv[i][0];
+    attrs[i].value.data = (uint8_t *)kv[i][1];
+    attrs[i].value.len = strlen(kv[i][1]);
+    ap[i] = &attrs[i];
+  }
+  Cairn__Record init = CAIRN__RECORD__INIT;
+  *rec = init;
+  rec->time_ns = time_ns;
+  rec->source = CAIRN__SOURCE__SOURCE_QUERY;
+  rec->node = (char *)node;
+  rec->n_attrs = n;
+  rec->attrs = ap;
+  rec->message.data = (uint8_t *)msg;
+  rec->message.len = len;
+}
