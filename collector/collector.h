@@ -61,7 +61,8 @@ typedef struct col_config {
   uint64_t max_record_size;  /* bytes; longer records are truncated and flagged */
   uint64_t memory_budget;    /* unacked raw bytes before reading pauses */
   int64_t rescan_interval;   /* ns between glob scans */
-  int64_t read_interval;     /* ns between growth polls of an idle file */
+  int64_t read_interval;     /* ns between growth polls of an idle file (fallback with read_on_change) */
+  bool read_on_change;       /* inotify on each followed file: read ~5 ms after a write */
   uint64_t max_inflight;     /* batches sent but not acked on one connection */
   int64_t shutdown_timeout;  /* ns to wait for acks on SIGTERM */
   char *log_level;

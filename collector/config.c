@@ -46,7 +46,7 @@ static const cairn_opt col_opts[] = {
         "records per batch"),
     OPT("batch-max-bytes", "batch.max_bytes", CAIRN_OPT_SIZE, batch_max_bytes, "1MiB", false,
         "raw message bytes per batch"),
-    OPT("batch-max-delay", "batch.max_delay", CAIRN_OPT_DURATION, batch_max_delay, "200ms", false,
+    OPT("batch-max-delay", "batch.max_delay", CAIRN_OPT_DURATION, batch_max_delay, "100ms", false,
         "longest a record waits in an open batch"),
     OPT("max-record-size", "max_record_size", CAIRN_OPT_SIZE, max_record_size, "1MiB", false,
         "longer records are truncated and flagged"),
@@ -55,7 +55,11 @@ static const cairn_opt col_opts[] = {
     OPT("rescan-interval", "rescan_interval", CAIRN_OPT_DURATION, rescan_interval, "1s", false,
         "how often the input globs are re-evaluated"),
     OPT("read-interval", "read_interval", CAIRN_OPT_DURATION, read_interval, "250ms", false,
-        "how often an idle file is checked for growth"),
+        "how often an idle file is checked for growth (with --read-on-change: the fallback for "
+        "missed events, NFS, or past the inotify watch limit)"),
+    OPT("read-on-change", "read_on_change", CAIRN_OPT_BOOL, read_on_change, "true", false,
+        "read a file ~5 ms after inotify reports a write to it (a busy file at most every "
+        "50 ms) instead of waiting for --read-interval"),
     OPT("max-inflight", "max_inflight", CAIRN_OPT_U64, max_inflight, "8", false,
         "batches sent but not yet acked"),
     OPT("shutdown-timeout", "shutdown_timeout", CAIRN_OPT_DURATION, shutdown_timeout, "10s", false,

@@ -341,10 +341,29 @@ static void file_on_error(col_tail *t, cairn_err err, const char *what, int uv_c
   col__file_close(f);
 }
 
+static void file_on_nowatch(col_tail *t, int uv_code, void *ud) {
+  col_file *f = ud;
+  col_collector *c = f->col;
+  if (f->watched) {
+    f->watched = false;
+    c->n_file_watches--;
+  }
+  if (c->file_watch_logged) return;
+  c->file_watch_logged = true;
+  cairn_log_warn("collector", "cannot watch %s for writes: %s; it and any other file that cannot "
+                 "be watched are read every --read-interval (%lld ms) instead (raise "
+                 "fs.inotify.max_user_watches)", col__file_name(f), uv_strerror(uv_code),
+                 (long long)(c->cfg->read_interval / 1000000));
+}
+
 static void file_on_close(col_tail *t, void *ud) {
   col_file *f = ud;
   col_collector *c = f->col;
   f->tail = NULL;
+  if (f->watched) {
+    f->watched = false;
+    c->n_file_watches--;
+  }
   if (f->prev) {
     f->prev->next = f->next;
   } else {
@@ -363,6 +382,7 @@ static const col_tail_cbs file_cbs = {
     .on_eof = file_on_eof,
     .on_error = file_on_error,
     .on_close = file_on_close,
+    .on_nowatch = file_on_nowatch,
 };
 
 cairn_err col__file_open(col_collector *c, const col_input *in, const char *path, uint64_t dev,
@@ -385,9 +405,21 @@ cairn_err col__file_open(col_collector *c, const col_input *in, const char *path
   col_tail_opts o = {
       .poll_ms = (uint64_t)(c->cfg->read_interval / 1000000),
       .max_line = c->cfg->max_record_size + (64u << 10),
+      .watch = c->cfg->read_on_change && c->n_file_watches < COL_MAX_FILE_WATCHES,
   };
+  if (c->cfg->read_on_change && !o.watch && !c->file_watch_logged) {
+    c->file_watch_logged = true;
+    cairn_log_warn("collector", "following more than %u files: %s and further files are read "
+                   "every --read-interval (%lld ms), not on change", COL_MAX_FILE_WATCHES, path,
+                   (long long)(c->cfg->read_interval / 1000000));
+  }
+  f->watched = o.watch; /* counted before the open: on_nowatch may uncount it */
+  if (f->watched) c->n_file_watches++;
   err = col__tail_open(&c->loop, path, &o, &file_cbs, f, &f->tail);
-  if (err != CAIRN_OK) goto out_free_parser;
+  if (err != CAIRN_OK) {
+    if (f->watched) c->n_file_watches--;
+    goto out_free_parser;
+  }
   f->next = c->files;
   if (c->files) c->files->prev = f;
   c->files = f;

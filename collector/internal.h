@@ -137,12 +137,17 @@ typedef struct col_tail_cbs {
   void (*on_error)(col_tail *t, cairn_err err, const char *what, int uv_code, void *ud);
   /* Last callback; t is freed right after it returns. */
   void (*on_close)(col_tail *t, void *ud);
+  /* Optional: opts.watch was set but the inotify watch could not be added
+   * (uv_code: UV_ENOSPC at fs.inotify.max_user_watches, UV_ENOSYS ...); the
+   * file is read on the poll alone. */
+  void (*on_nowatch)(col_tail *t, int uv_code, void *ud);
 } col_tail_cbs;
 
 typedef struct col_tail_opts {
   uint64_t poll_ms;  /* growth poll period (0 = 250) */
   size_t max_line;   /* bytes of one line kept; the rest is skipped (0 = 1 MiB + 64 KiB) */
   size_t chunk;      /* bytes per read (0 = COL_READ_CHUNK) */
+  bool watch;        /* inotify on the open inode: look within ~5 ms of a write */
 } col_tail_opts;
 
 /* Start opening path (uv_fs_open with O_NONBLOCK, so a FIFO never blocks a
@@ -271,6 +276,7 @@ struct col_file {
   bool closing;         /* tail close requested */
   bool at_eof;          /* last poll found nothing new */
   bool emitted;         /* scratch: records emitted during one col_parser_line */
+  bool watched;         /* counted in col->n_file_watches */
   int64_t eof_since_ns; /* monotonic: when the current idle stretch at EOF began */
   col_file *prev, *next; /* list (private) */
 };
@@ -296,6 +302,10 @@ typedef struct col_orphan {
 #define COL_DEFER_TTL_NS (30LL * 1000000000LL)
 #define COL_RETRY_NS (30LL * 1000000000LL)
 #define COL_CKPT_GC_NS (600LL * 1000000000LL)
+/* inotify watches on followed files (--read-on-change); more files are read
+ * on the --read-interval poll, leaving fs.inotify.max_user_watches (8192 on
+ * older kernels, per user) to other programs and the directory watches */
+#define COL_MAX_FILE_WATCHES 4096u
 
 void col__file_ref(col_file *f);
 void col__file_unref(col_file *f);
@@ -524,6 +534,8 @@ struct col_collector {
   struct col_watch **watches; /* owned; directories watched with uv_fs_event */
   size_t n_watches, cap_watches;
   bool watch_limit_logged;
+  size_t n_file_watches;  /* tails opened with opts.watch (see COL_MAX_FILE_WATCHES) */
+  bool file_watch_logged; /* a file watch failed or the cap was reached: said once */
   col_known *known;       /* owned array, n_known used */
   size_t n_known, cap_known;
   struct col_badpath *bad; /* owned array: paths warned about once */

@@ -117,7 +117,7 @@ static void on_deadline(uv_timer_t *h) {
   if (s->t) col__tail_close(s->t);
 }
 
-static const col_tail_cbs cbs = {on_open, on_line, on_truncate, on_eof, on_error, on_close};
+static const col_tail_cbs cbs = {on_open, on_line, on_truncate, on_eof, on_error, on_close, NULL};
 
 /* Write pieces[0], tail the file (pieces 1.. written at each EOF), run until closed. */
 static void run_tail(tstate *s, const char *const *pieces, size_t n, const col_tail_opts *o) {
@@ -303,6 +303,24 @@ static void tail_reports_a_deleted_file_after_draining_it(void **state) {
   expect_line(&s, 1, "two", 4, 2);
 }
 
+/* With opts.watch a write is read at once although the poll is a minute away
+ * (the 10 s deadline would fail the test): four writes, then a deletion
+ * (nlink drops to 0: an attribute event) that closes the tail. */
+static void tail_reads_on_change_without_waiting_for_the_poll(void **state) {
+  (void)state;
+  static const char *const pieces[] = {"first\n", "a\n", "b\n", "c\n", "d\n"};
+  tstate s = {.unlink_at_end = true};
+  col_tail_opts o = {.poll_ms = 60000, .watch = true};
+  uint64_t t0 = uv_hrtime();
+  run_tail(&s, pieces, 5, &o);
+  uint64_t ms = (uv_hrtime() - t0) / 1000000;
+  assert_int_equal(s.errors, 0);
+  assert_int_equal(s.gone_eofs, 1);
+  assert_int_equal(s.n_lines, 5);
+  expect_line(&s, 4, "d", 12, 5);
+  assert_true(ms < 5000); /* each of the 5 steps would otherwise wait 60 s */
+}
+
 static void tail_reports_open_failure_through_on_error(void **state) {
   (void)state;
   tstate s = {0};
@@ -333,6 +351,7 @@ int main(void) {
       cmocka_unit_test(tail_caps_an_overlong_line_and_keeps_offsets),
       cmocka_unit_test(tail_reports_a_deleted_file_after_draining_it),
       cmocka_unit_test(tail_reports_open_failure_through_on_error),
+      cmocka_unit_test(tail_reads_on_change_without_waiting_for_the_poll),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
