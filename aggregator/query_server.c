@@ -1,6 +1,7 @@
 /* aggregator/query_server.c: the remote query port (--query-listen): mutual
- * TLS like ingest, one QueryRequest per connection, answered with
- * QueryResult pages and a final QueryStatus, then closed.
+ * TLS like ingest, one QueryRequest per connection (within QS_REQUEST_S of
+ * connecting, or the connection is dropped), answered with QueryResult pages
+ * and a final QueryStatus, then closed.
  *
  * Each query runs on its own thread (sto_query_run against the open env:
  * LMDB reads never block the writer) so the loop never waits on storage.
@@ -38,6 +39,12 @@
   10 /* a client that takes no page for this long is dropped:                  \
         its query holds a read txn, and a map resize of the                    \
         writer waits for running reads */
+/* a client that sent no complete request this long after connecting is
+ * dropped: it holds a --query-max-conns slot */
+#define QS_REQUEST_S 10
+#define QS_SWEEP_MS 500u /* how often the request deadline is checked */
+#define QS_STR_(x) #x
+#define QS_STR(x) QS_STR_(x)
 
 typedef struct qpage {
   struct qpage *next;
@@ -54,6 +61,8 @@ typedef struct agg_qserver {
   char addr[128];   /* bound "HOST:PORT" */
   uv_async_t async; /* query threads -> loop: pages or completion */
   bool async_open;
+  uv_timer_t sweep; /* drops connections past the request deadline */
+  bool sweep_open;
   bool mu_init;
   pthread_mutex_t mu; /* guards every qconn's page queue and flags */
   qconn *conns;       /* loop only */
@@ -67,6 +76,7 @@ struct qconn {
   pb_conn *pc;    /* NULL once its close callback ran */
   char peer[64];
   char identity[256]; /* certificate CN, set in on_ready */
+  int64_t accepted_ns; /* monotonic: accept (the request deadline counts from it) */
   bool has_request;   /* loop only: the one request arrived */
   uint8_t
       *req; /* owned: the request envelope bytes (the thread unpacks them) */
@@ -626,6 +636,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   c->s = s;
+  c->accepted_ns = cairn_time_mono_ns();
   atomic_init(&c->cancel, false);
   cairn_err e =
       pb_conn_accept(server, a->tls, QS_MAX_FRAME, &qconn_cbs, c, &c->pc);
@@ -654,6 +665,20 @@ static void on_connection(uv_stream_t *server, int status) {
   }
 }
 
+/* Drop connections that sent no complete QueryRequest within QS_REQUEST_S
+ * of connecting (TLS handshake included): a client that connects and stays
+ * silent must not hold a --query-max-conns slot forever. */
+static void on_sweep(uv_timer_t *t) {
+  agg_qserver *s = t->data;
+  int64_t now = cairn_time_mono_ns();
+  /* on_close runs later, never inside pb_conn_close: the list stays valid */
+  for (qconn *c = s->conns; c; c = c->next)
+    if (c->pc && !c->has_request && now - c->accepted_ns >= QS_REQUEST_S * 1000000000LL)
+      pb_conn_close(c->pc, CAIRN_E_TIMEOUT,
+                    "CAIRN_E_TIMEOUT: no QueryRequest within " QS_STR(QS_REQUEST_S)
+                    " s of connecting; connection dropped");
+}
+
 /* ---- lifecycle ---- */
 
 cairn_err agg__qserver_open(agg *a, char *errbuf, size_t errlen) {
@@ -674,6 +699,11 @@ cairn_err agg__qserver_open(agg *a, char *errbuf, size_t errlen) {
     return CAIRN_E_NOMEM;
   s->async_open = true;
   s->async.data = s;
+  if (uv_timer_init(&a->loop, &s->sweep) != 0)
+    return CAIRN_E_NOMEM;
+  s->sweep_open = true;
+  s->sweep.data = s;
+  uv_timer_start(&s->sweep, on_sweep, QS_SWEEP_MS, QS_SWEEP_MS);
   int r = uv_tcp_init(&a->loop, &s->listener);
   if (r < 0) {
     snprintf(errbuf, errlen, "--query-listen %s: %s", a->cfg.query_listen,
@@ -703,6 +733,10 @@ void agg__qserver_close(agg *a) {
   if (s->listener_open) {
     uv_close((uv_handle_t *)&s->listener, NULL);
     s->listener_open = false;
+  }
+  if (s->sweep_open) {
+    uv_close((uv_handle_t *)&s->sweep, NULL);
+    s->sweep_open = false;
   }
   for (qconn *c = s->conns; c; c = c->next) {
     pthread_mutex_lock(&s->mu);

@@ -12,6 +12,8 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,6 +52,38 @@ static const char *ssl_reason(char *buf, size_t cap) {
   if (!last) snprintf(buf, cap, "%s", errno ? strerror(errno) : "connection closed");
   else ERR_error_string_n(last, buf, cap);
   return buf;
+}
+
+/* OpenSSL writes to the socket with write(2), so an aggregator that closed
+ * the connection (it shut down) would kill us with SIGPIPE instead of
+ * giving the one-line error. SIGPIPE is blocked around each TLS call and
+ * one it raised is discarded; stdout keeps the default, so
+ * `cairn-query ... | head` still ends quietly. */
+typedef struct nopipe {
+  sigset_t old;
+  bool pending; /* a SIGPIPE was pending before the call: leave it */
+} nopipe;
+
+static void nopipe_begin(nopipe *g) {
+  sigset_t s, pend;
+  sigemptyset(&s);
+  sigaddset(&s, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &s, &g->old);
+  g->pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+}
+
+static void nopipe_end(nopipe *g) {
+  int saved = errno; /* the caller reads errno after the TLS call */
+  sigset_t s, pend;
+  sigemptyset(&s);
+  sigaddset(&s, SIGPIPE);
+  if (!g->pending && sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE)) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&s, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+  errno = saved;
 }
 
 static int fail(remote *r, const char *fmt, const char *a, const char *b) {
@@ -154,7 +188,11 @@ static int tls_connect(remote *r) {
   }
   ERR_clear_error();
   errno = 0;
-  if (SSL_connect(r->ssl) != 1) {
+  nopipe g;
+  nopipe_begin(&g);
+  int ok = SSL_connect(r->ssl) == 1;
+  nopipe_end(&g);
+  if (!ok) {
     long vr = SSL_get_verify_result(r->ssl);
     if (vr != X509_V_OK)
       return fail(r, "--server %s: the aggregator's certificate does not verify: %s",
@@ -170,7 +208,10 @@ static int write_all(remote *r, const uint8_t *p, size_t n) {
   while (n) {
     ERR_clear_error();
     errno = 0;
+    nopipe g;
+    nopipe_begin(&g);
     int w = SSL_write(r->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n);
+    nopipe_end(&g);
     if (w <= 0)
       return fail(r, "--server %s: sending the query failed: %s", r->o->server,
                   ssl_reason(why, sizeof(why)));
@@ -194,7 +235,10 @@ static int read_frame(remote *r, cairn_buf *buf, const uint8_t **body, size_t *l
     if (cairn_buf_reserve(buf, 64u << 10) != CAIRN_OK) return fail(r, "out of memory%s%s", NULL, NULL);
     ERR_clear_error();
     errno = 0;
+    nopipe g;
+    nopipe_begin(&g);
     int n = SSL_read(r->ssl, buf->ptr + buf->len, (int)(buf->cap - buf->len));
+    nopipe_end(&g);
     if (n <= 0) {
       int se = SSL_get_error(r->ssl, n);
       const char *reason = ssl_reason(why, sizeof(why));
@@ -368,7 +412,10 @@ cairn_err qry__remote_run(const qry_opts *o, const qry_env *env, const sto_query
   e = CAIRN_OK;
 out:
   if (r.ssl) {
+    nopipe g;
+    nopipe_begin(&g);
     SSL_shutdown(r.ssl);
+    nopipe_end(&g);
     SSL_free(r.ssl);
   }
   if (r.fd >= 0) close(r.fd);

@@ -5,10 +5,13 @@
  * LMDB forbids for mdb_env_set_mapsize.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "storage/internal.h"
 
@@ -249,9 +252,59 @@ static cairn_err check_dir_mode(const char *dir, char *errbuf, size_t errlen) {
   return CAIRN_OK;
 }
 
+/* Whether every page first..last of the store in dir is in LMDB's freelist
+ * (dbi 0: key txnid, value an ID list, count first, then page numbers). The
+ * freelist is read through the map, and a file cut inside the freelist's own
+ * pages faults (SIGBUS) on that read, so the walk runs in a child process
+ * with an environment of its own (an env must not be used across fork): a
+ * child killed by a signal means the file is cut. Called before any thread
+ * starts (sto_open). */
+static bool tail_is_free(const char *dir, uint64_t first, uint64_t last) {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGSEGV, SIG_DFL);
+    MDB_env *m;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint64_t n = 0;
+    if (mdb_env_create(&m) != MDB_SUCCESS ||
+        mdb_env_open(m, dir, MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD, 0600) != MDB_SUCCESS ||
+        mdb_txn_begin(m, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS ||
+        mdb_cursor_open(txn, 0, &cur) != MDB_SUCCESS)
+      _exit(2);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      size_t ids = v.mv_size / sizeof(size_t);
+      if (!ids) continue;
+      const unsigned char *p = v.mv_data;
+      size_t cnt;
+      memcpy(&cnt, p, sizeof(cnt));
+      for (size_t i = 1; i <= cnt && i < ids; i++) {
+        size_t pg;
+        memcpy(&pg, p + i * sizeof(size_t), sizeof(pg));
+        if (pg >= first && pg <= last) n++;
+      }
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(m);
+    _exit(n == last + 1 - first ? 0 : 1);
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* A data.mdb shorter than the pages its meta page says are in use (cut by a
- * full disk, a partial copy) would fault (SIGBUS) on the first read past its
- * end: refuse it at open. */
+ * partial copy) would fault (SIGBUS) on the first read past its end: refuse
+ * it at open. Pages past the end that are all free are fine: LMDB never
+ * writes a page that was allocated and freed in the same txn ("loose"), so
+ * after deletions (retention) the file may end before the last page number,
+ * and a free page is rewritten before it is read again. */
 static cairn_err check_file_size(sto_env *env, const char *dir, const MDB_envinfo *info,
                                  char *errbuf, size_t errlen) {
   mdb_filehandle_t fd;
@@ -262,6 +315,8 @@ static cairn_err check_file_size(sto_env *env, const char *dir, const MDB_envinf
     return CAIRN_OK; /* nothing to compare with: LMDB's own checks apply */
   uint64_t need = ((uint64_t)info->me_last_pgno + 1) * est.ms_psize;
   if ((uint64_t)st.st_size >= need) return CAIRN_OK;
+  uint64_t have = (uint64_t)st.st_size / est.ms_psize; /* whole pages in the file */
+  if (have > 1 && tail_is_free(dir, have, info->me_last_pgno)) return CAIRN_OK;
   if (errbuf && errlen)
     snprintf(errbuf, errlen,
              "storage: %s/data.mdb is truncated (%llu bytes, its pages need %llu): restore the "

@@ -82,8 +82,13 @@ typedef struct sto_options {
  * needs the store's lock.mdb to be writable.
  * Errors: CAIRN_E_NOTFOUND (read_only and no store there), CAIRN_E_PERM,
  * CAIRN_E_STORAGE (LMDB error or a store version newer than this code;
- * errbuf names it), CAIRN_E_CORRUPT, CAIRN_E_NOMEM, CAIRN_E_INVAL (dir NULL
- * or empty). errbuf (may be NULL) receives a one-line reason. */
+ * errbuf names it), CAIRN_E_CORRUPT (also: data.mdb is cut short, i.e.
+ * shorter than its last page and the missing pages are not all free),
+ * CAIRN_E_NOMEM, CAIRN_E_INVAL (dir NULL or empty). errbuf (may be NULL)
+ * receives a one-line reason.
+ * Threads: call it before starting threads. When data.mdb ends before its
+ * last page (normal after deletions: LMDB never writes pages it freed in
+ * the same txn) it forks a child to check the missing pages are free. */
 CAIRN_MUST_CHECK cairn_err sto_open(const char *dir, const sto_options *opt, sto_env **out,
                                     char *errbuf, size_t errlen);
 

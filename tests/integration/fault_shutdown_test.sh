@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fault_shutdown_test.sh: graceful shutdown of both daemons on SIGTERM with
 # batches in flight: a backlog of 40,000 lines is shipped at full speed, then
-# 160,000 more stream in (gen-cri --rate 10000: a batch closes every 200 ms).
+# 160,000 more stream in (gen-cri --rate 10000: a batch closes every 100 ms, --batch-max-delay).
 # The aggregator stops accepting, answers the batches it queued (commit, then
 # Ack) and exits 0 within --shutdown-timeout; the collector stops reading,
 # waits for the acks of everything it read, commits its checkpoints and exits
