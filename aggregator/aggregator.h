@@ -41,6 +41,8 @@ typedef struct agg_config {
   char *kafka_topic_audit; /* auditd records; NULL = kafka_topic */
   char *kafka_topic_k8s;   /* Kubernetes audit records; NULL = kafka_topic */
   cairn_str_list kafka_property; /* "KEY=VALUE" pairs passed to librdkafka */
+  uint64_t kafka_records_per_message; /* 1 (default, 0 = 1): one JSON object per message;
+                                         N > 1: up to N records of one key as JSON lines */
   cairn_str_list node_policy;    /* "IDENTITY=NODE-GLOB": certificate CN allowed to state
                                     nodes matching the glob (cluster-wide certificate) */
   char *query_listen;      /* "HOST:PORT" for remote queries (mTLS); NULL = off */

@@ -9,6 +9,7 @@
 #   a  parser throughput per format, in memory, one thread (bench-parse-bench)
 #   b  collector alone: tail+parse+protobuf+zstd+TLS into bench-null-sink
 #   c  collector -> aggregator -> LMDB (--no-sync), without and with mock Kafka
+#      (one record per message, and $CAIRN_BENCH_KAFKA_PER_MSG, default 500)
 #   d  zstd -1 -T1 on the same input file: the compression ceiling
 #   e  rsyslog (Debian): imfile -> omfwd TLS -> imtcp TLS -> omfile, same file
 #   f  callgrind instruction counts of parse+encode on a fixed input, of the
@@ -17,7 +18,9 @@
 #   g  query: one pod, one hour, first page over a large store
 #   h  end-to-end latency at a fixed 10,000 lines/s: bench-latency writes CRI
 #      lines stamped with their write time, collector -> aggregator -> LMDB;
-#      p50/p99 of (ingest time - write time) over 60 s (quick: 15 s)
+#      p50/p99 of (ingest time - write time) over 60 s (quick: 15 s), and
+#      the collector's CPU over the run; one more run on the poll alone
+#      (--read-on-change=false)
 #   i  the aggregator's hot path in one process (bench-agg-ingest): records
 #      per CPU-second into LMDB, and of the Kafka forwarder's scan + JSON
 #   q  query benchmark (bench/query/run.sh): 10 M records (quick: 1 M) of
@@ -186,17 +189,21 @@ for k in lps cpu lpc rss bps out sinkcpu; do R[b.$k]=$(median <"$T/b.$k"); done
 # ---- c: collector -> aggregator -> LMDB (+ mock Kafka) ----
 metric() { curl -s --max-time 2 "http://$1/metrics" | awk -v k="$2" '$1==k {print $2}'; }
 log "== c: end to end into the aggregator (LMDB --no-sync)"
-for kafka in 0 1; do
+# kafka: 0 = none, 1 = mock Kafka (one record per message, the default),
+# 2 = mock Kafka with --kafka-records-per-message $KPER (grouped messages)
+KPER=${CAIRN_BENCH_KAFKA_PER_MSG:-500}
+for kafka in 0 1 2; do
   for rep in $(seq "$REPS"); do
     tag=c$kafka.$rep
     rm -rf "$T/data.$tag" "$T/state.$tag" "$T/agg.addr" "$T/agg.maddr" "$T/kafka.addr"
     kargs=()
-    if [ $kafka = 1 ]; then
+    if [ $kafka != 0 ]; then
       "$B/mock-kafka" --port-file "$T/kafka.addr" --partitions 4 >"$T/kafka.log" 2>&1 &
       kp=$!
       PIDS+=("$kp")
       wait_for 30 "mock Kafka" test -s "$T/kafka.addr"
       kargs=(--kafka-brokers "$(cat "$T/kafka.addr")")
+      [ $kafka = 2 ] && kargs+=(--kafka-records-per-message "$KPER") && export CAIRN_EXPERIMENTAL_KAFKA_GROUPING=1
     fi
     "$B/cairn-aggregator" --data "$T/data.$tag" --listen 127.0.0.1:0 --port-file "$T/agg.addr" \
       --metrics-listen 127.0.0.1:0 --metrics-port-file "$T/agg.maddr" --tls-cert "$T/pki/server.pem" \
@@ -214,7 +221,7 @@ for kafka in 0 1; do
     while :; do
       stored=$(metric "$maddr" cairn_aggregator_records_stored_total)
       deliv=$N
-      [ $kafka = 1 ] && deliv=$(metric "$maddr" cairn_aggregator_kafka_delivered_total)
+      [ $kafka != 0 ] && deliv=$(metric "$maddr" cairn_aggregator_kafka_delivered_total)
       if [ "${stored:-0}" -ge "$N" ] && [ "${deliv:-0}" -ge "$N" ]; then break; fi
       kill -0 $cp 2>/dev/null || [ "${stored:-0}" -ge "$N" ] || die "collector exited before everything was stored (stored=$stored)"
       [ $SECONDS -lt $deadline ] || die "aggregator did not store/deliver $N records in 300s (stored=$stored delivered=$deliv)"
@@ -234,7 +241,7 @@ for kafka in 0 1; do
     echo "$ahwm" >>"$T/c$kafka.arss"
     echo "$(calc "$N/($acpu+$ccpu)")" >>"$T/c$kafka.e2elpc"
     kill -TERM $ap; wait $ap || true
-    if [ $kafka = 1 ]; then kill -TERM $kp; wait $kp || true; fi
+    if [ $kafka != 0 ]; then kill -TERM $kp; wait $kp || true; fi
     rm -rf "$T/data.$tag"
     log "  kafka=$kafka rep $rep: $(calc "$N/$el") records/s end to end, aggregator cpu ${acpu}s ($(calc "$N/$acpu") rec/cpu-s), collector cpu ${ccpu}s, aggregator rss ${ahwm} kB"
   done
@@ -246,12 +253,13 @@ LATRATE=10000
 stored_ge() { local v; v=$(metric "$1" cairn_aggregator_records_stored_total); [ "${v:-0}" -ge "$2" ]; }
 LATSECS=$([ $QUICK = 1 ] && echo 15 || echo 60)
 log "== h: end-to-end latency, $LATRATE lines/s for ${LATSECS}s (collector defaults) -> aggregator (--no-sync)"
-# reps 1..N with the collector's defaults (--read-interval 250ms, --batch-max-delay
-# 200ms: they bound the latency); one more run, "t", with both at 50ms
+# reps 1..N with the collector's defaults (reads on inotify write events,
+# --batch-max-delay 100ms bounds the latency); one more run, "t", without the
+# events: the --read-interval poll (250ms) alone, the fallback on NFS
 for rep in $(seq "$REPS") t; do
   tag=h.$rep
   cargs=()
-  [ "$rep" = t ] && cargs=(--read-interval 50ms --batch-max-delay 50ms)
+  [ "$rep" = t ] && cargs=(--read-on-change=false)
   rm -rf "$T/data.$tag" "$T/state.$tag" "$T/lat.$rep" "$T/agg.addr" "$T/agg.maddr"
   mkdir -p "$T/lat.$rep"
   LATF=$T/lat.$rep/latency-app-6c5d8-00001_payments_api-$(printf '%064d' "${rep/t/99}").log
@@ -271,10 +279,12 @@ for rep in $(seq "$REPS") t; do
   # the collector has picked up the (empty) file once a first line written is stored
   "$B/bench-latency" write --file "$LATF" --rate 100 --seconds 0.01 >/dev/null
   wait_for 30 "collector to pick up the latency file" stored_ge "$(cat "$T/agg.maddr")" 1
+  hc0=$(proc_cpu $cp)
   "$B/bench-latency" write --file "$LATF" --rate "$LATRATE" --seconds "$LATSECS" >"$T/h.write.$rep" ||
     die "bench-latency write failed"
   want=$((LATRATE * LATSECS + 1))
   wait_for 60 "aggregator to store all $want latency lines" stored_ge "$(cat "$T/agg.maddr")" "$want"
+  hcpu=$(calc "$(proc_cpu $cp) - $hc0" 2)
   "$B/bench-latency" report --data "$T/data.$tag" --skip-seconds 1 >"$T/h.out.$rep" || die "bench-latency report failed"
   kill -TERM $cp $ap
   wait $cp $ap || true
@@ -282,10 +292,11 @@ for rep in $(seq "$REPS") t; do
   for k in p50_ms p99_ms max_ms; do
     if [ "$rep" = t ]; then R[ht.$k]=$(kv "$k" "$T/h.out.$rep"); else kv "$k" "$T/h.out.$rep" >>"$T/h.$k"; fi
   done
-  log "  rep $rep${cargs[*]:+ (${cargs[*]})}: $(cat "$T/h.out.$rep")"
+  if [ "$rep" = t ]; then R[ht.cpu]=$hcpu; else echo "$hcpu" >>"$T/h.cpu"; fi
+  log "  rep $rep${cargs[*]:+ (${cargs[*]})}: $(cat "$T/h.out.$rep") collector_cpu_s=$hcpu"
   rm -rf "$T/data.$tag"
 done
-for k in p50_ms p99_ms max_ms; do R[h.$k]=$(median <"$T/h.$k"); done
+for k in p50_ms p99_ms max_ms cpu; do R[h.$k]=$(median <"$T/h.$k"); done
 
 # ---- i: the aggregator's hot path in one process ----
 log "== i: aggregator hot path in one process (bench-agg-ingest, $N records, 8 batches per txn)"
@@ -497,6 +508,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   printf "%-58s %12s %14s %10s\n" "b. collector -> TLS null sink" "$(fmtn "${R[b.lps]}")" "$(fmtn "${R[b.lpc]}")" "$(calc "${R[b.rss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. aggregator, LMDB no Kafka (records; cpu = aggregator)" "$(fmtn "${R[c0.lps]}")" "$(fmtn "${R[c0.alpc]}")" "$(calc "${R[c0.arss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. aggregator, LMDB + mock Kafka" "$(fmtn "${R[c1.lps]}")" "$(fmtn "${R[c1.alpc]}")" "$(calc "${R[c1.arss]}/1024" 1)M"
+  printf "%-58s %12s %14s %10s\n" "c. ... + Kafka, $KPER records per message" "$(fmtn "${R[c2.lps]}")" "$(fmtn "${R[c2.alpc]}")" "$(calc "${R[c2.arss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. end to end no Kafka (cpu = collector + aggregator)" "" "$(fmtn "${R[c0.e2elpc]}")" ""
   printf "%-58s %12s %14s %10s\n" "c. end to end + Kafka (cpu = collector + aggregator)" "" "$(fmtn "${R[c1.e2elpc]}")" ""
   printf "%-58s %12s %14s %10s\n" "i. aggregator hot path in process: decode + LMDB + chain" "" "$(fmtn "${R[i.ingest]}")" ""
@@ -508,7 +520,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   fi
   echo
   echo "collector: cpu $(calc "${R[b.cpu]}" 2) s per $N lines = $(calc "${R[b.cpu]}*1e9/$INBYTES" 2) cpu-s/GB; $(calc "${R[b.bps]}/1e6" 1) MB/s in, wire $(calc "${R[b.out]}/1e6" 1) MB (ratio $(ratio "$INBYTES" "${R[b.out]}"))"
-  echo "aggregator: $(calc "${R[c0.ans]}" 0) ns cpu/record without Kafka, $(calc "${R[c1.ans]}" 0) with mock Kafka"
+  echo "aggregator: $(calc "${R[c0.ans]}" 0) ns cpu/record without Kafka, $(calc "${R[c1.ans]}" 0) with mock Kafka, $(calc "${R[c2.ans]}" 0) with $KPER records per Kafka message"
   echo "zstd -1 -T1: $(calc "${R[d.bps]}/1e6" 1) MB/s ($(calc "${R[d.bpc]}/1e6" 1) MB per cpu-s), output $(calc "${R[d.out]}/1e6" 1) MB (ratio $(ratio "$INBYTES" "${R[d.out]}"))"
   echo "ratio cairn-collector / zstd, bytes/s:       $(ratio "${R[b.bps]}" "${R[d.bps]}")   (budget >= 0.5)"
   echo "ratio cairn-collector / zstd, bytes/cpu-s:   $(ratio "$(calc "$INBYTES/${R[b.cpu]}")" "${R[d.bpc]}")"
@@ -521,7 +533,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   if [ -n "${R[f.cri_enc.ir]:-}" ]; then
     echo "callgrind instructions per line: cri parse $(calc "${R[f.cri.ir]}"), cri parse+batch+encode $(calc "${R[f.cri_enc.ir]}"), docker fast $(calc "${R[f.docker.ir]}"), docker jansson $(calc "${R[f.docker_ref.ir]}") (includes reading the input); aggregator $(calc "${R[f.agg.ir]}") per record (includes startup)"
   fi
-  echo "latency at $LATRATE lines/s over ${LATSECS}s (write -> stored): p50 ${R[h.p50_ms]} ms, p99 ${R[h.p99_ms]} ms, max ${R[h.max_ms]} ms   (budget p99 < 500 ms); with --read-interval 50ms --batch-max-delay 50ms: p50 ${R[ht.p50_ms]} ms, p99 ${R[ht.p99_ms]} ms"
+  echo "latency at $LATRATE lines/s over ${LATSECS}s (write -> stored): p50 ${R[h.p50_ms]} ms, p99 ${R[h.p99_ms]} ms, max ${R[h.max_ms]} ms   (budget p99 < 500 ms), collector ${R[h.cpu]} CPU-s; on the poll alone (--read-on-change=false): p50 ${R[ht.p50_ms]} ms, p99 ${R[ht.p99_ms]} ms, collector ${R[ht.cpu]} CPU-s"
   if [ -n "${R[f.ingest.ir]:-}" ]; then
     echo "callgrind aggregator hot path (bench-agg-ingest, no startup): $(calc "${R[f.ingest.ir]}") instructions per record stored, $(calc "${R[f.forward.ir]}") per record forwarded (scan + JSON)"
   fi

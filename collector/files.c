@@ -145,9 +145,10 @@ static bool decide_probe(col_file *f, const col_tail_info *info, uint64_t *start
     f->meta = o->meta;
     char *p = strdup(o->path);
     if (p) {
-      set_cur_path(f, f->path);
-      free(f->path);
+      char *copy_name = f->path; /* logs keep naming the copy */
       f->path = p;
+      set_cur_path(f, copy_name);
+      free(copy_name);
     }
     *start = o->offset;
     c->stats.copies_resumed++;

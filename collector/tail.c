@@ -1,8 +1,13 @@
 /* collector/tail.c: follow one file with libuv's threadpool fs calls: one
  * request in flight per file (open, fstat, read of up to 256 KiB), split on
  * '\n', hold an incomplete last line until its newline arrives. Growth,
- * truncation, rewrites and deletion are found by fstat (plus a fingerprint
- * re-read when an idle file grows) after EOF and on a poll timer. With
+ * truncation and deletion are found by fstat after EOF and on a poll timer.
+ * The bytes of each read are delivered only once a fingerprint re-read that
+ * follows it still finds the file's first bytes: a copytruncate plus a
+ * refill past our offset between two looks (or between identifying a file
+ * and its first read) would otherwise hand lines of the next generation to
+ * the old one; on a mismatch they are dropped and the generation ends where
+ * the delivered lines ended (the copy has the rest). With
  * opts.watch, an inotify watch on the open descriptor's inode (through
  * /proc/self/fd, so renames and symlinks do not matter) moves the next look
  * to ~5 ms after a write (TAIL_KICK_MS), at most one look per TAIL_GAP_MS
@@ -35,8 +40,8 @@ typedef enum tail_step {
   STEP_STAT_ID,   /* fstat before (re)reading the fingerprint */
   STEP_FP_ID,     /* fingerprint read to identify the file (open, after truncation) */
   STEP_READ,
+  STEP_VERIFY,    /* fingerprint re-read after a read: are the bytes read still ours? */
   STEP_STAT,      /* growth/truncation check */
-  STEP_FP_CHECK,  /* an idle file grew: are its first bytes still ours? */
   STEP_CLOSE,
 } tail_step;
 
@@ -66,6 +71,8 @@ struct col_tail {
   cairn_buf part;    /* bytes of the incomplete line kept so far (<= max_line) */
   uint8_t *rbuf;     /* read buffer while a read is in flight (owned) */
   size_t rlen;
+  uint8_t *held;     /* bytes read, undelivered until STEP_VERIFY confirms them (owned) */
+  size_t held_len, held_asked;
 
   bool identified; /* on_open delivered for the current generation */
   bool started, paused, closing, at_eof, eof_reported;
@@ -274,13 +281,9 @@ static void on_stat(col_tail *t, tail_step step, ssize_t res, const uv_stat_t *s
   } else if (st->st_size < t->pos) {
     new_generation(t);
   } else if (st->st_size > t->pos) {
-    if (t->at_eof && t->info.fp_len > 0) {
-      start_fp_read(t, STEP_FP_CHECK); /* grew after a pause: same content? */
-    } else {
-      t->at_eof = false;
-      t->eof_reported = false;
-      tail_next(t);
-    }
+    t->at_eof = false; /* a rewrite past pos is caught by the read's STEP_VERIFY */
+    t->eof_reported = false;
+    tail_next(t);
   } else {
     idle_here(t, st->st_nlink == 0);
   }
@@ -314,16 +317,29 @@ static void on_fp(col_tail *t, tail_step step, ssize_t res) {
     t->cbs.on_open(t, &t->info, t->ud);
     return;
   }
-  /* STEP_FP_CHECK */
+  /* STEP_VERIFY: the first bytes, read after the data, are still the
+   * fingerprint, so no truncation came before that data was read */
   bool same = col__fp_match(t->info.fp, t->info.fp_len, buf, n);
   free(buf);
+  uint8_t *data = t->held;
+  size_t len = t->held_len, asked = t->held_asked;
+  t->held = NULL;
   if (!same) {
+    free(data); /* maybe the next generation's bytes: never deliver them as this one's */
     new_generation(t);
     return;
   }
-  t->at_eof = false;
-  t->eof_reported = false;
-  tail_next(t);
+  uint64_t base = t->pos;
+  t->pos += (uint64_t)len;
+  split_lines(t, data, len, base);
+  free(data);
+  if (t->closing) return;
+  if (len == asked) {
+    tail_next(t); /* probably more */
+  } else {
+    t->step = STEP_STAT; /* short read: at EOF now, check for truncation/deletion */
+    uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
+  }
 }
 
 static void on_fs(uv_fs_t *req) {
@@ -354,7 +370,7 @@ static void on_fs(uv_fs_t *req) {
     break;
   }
   case STEP_FP_ID:
-  case STEP_FP_CHECK:
+  case STEP_VERIFY:
     uv_fs_req_cleanup(req);
     on_fp(t, step, res);
     break;
@@ -368,17 +384,20 @@ static void on_fs(uv_fs_t *req) {
       report_error(t, (int)res, "read");
       break;
     }
-    uint64_t base = t->pos;
-    t->pos += (uint64_t)res;
-    if (res > 0) split_lines(t, buf, (size_t)res, base);
-    free(buf);
-    if (t->closing) break;
-    if ((size_t)res == asked) {
-      tail_next(t); /* probably more */
-    } else {
-      t->step = STEP_STAT; /* short read: at EOF now, check for truncation/deletion */
-      uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
+    if (t->closing) {
+      free(buf);
+      break;
     }
+    if (res == 0) {
+      free(buf);
+      t->step = STEP_STAT; /* at EOF: check for truncation/deletion */
+      uv_fs_fstat(t->loop, &t->req, t->fd, on_fs);
+      break;
+    }
+    t->held = buf;
+    t->held_len = (size_t)res;
+    t->held_asked = asked;
+    start_fp_read(t, STEP_VERIFY);
     break;
   }
   case STEP_CLOSE:
@@ -519,6 +538,7 @@ static void maybe_finish_close(col_tail *t) {
   if (t->cbs.on_close) t->cbs.on_close(t, t->ud);
   cairn_buf_fini(&t->part);
   free(t->rbuf);
+  free(t->held);
   free(t->path);
   free(t);
 }

@@ -42,6 +42,12 @@ typedef struct tstate {
   bool truncate_before_piece; /* truncate the file before writing piece 1 */
   bool unlink_at_end;
   bool timed_out;
+  /* copytruncate + refill racing the tailer: replace the file's content with
+   * this (longer than what was read) right after the first on_open, before
+   * the first read ... */
+  const char *rewrite_at_open;
+  /* ... or right after the first line was delivered, before the next read */
+  const char *rewrite_after_line1;
 } tstate;
 
 static void write_file(const char *path, const char *s, int flags) {
@@ -52,9 +58,15 @@ static void write_file(const char *path, const char *s, int flags) {
   close(fd);
 }
 
+static void rewrite(const char *path, const char *s) {
+  assert_int_equal(truncate(path, 0), 0);
+  write_file(path, s, O_APPEND);
+}
+
 static void on_open(col_tail *t, const col_tail_info *info, void *ud) {
   tstate *s = ud;
   if (s->opens++ == 0) s->first_info = *info;
+  if (s->opens == 1 && s->rewrite_at_open) rewrite(s->path, s->rewrite_at_open);
   /* a new generation after a truncation starts at 0 */
   col__tail_start(t, s->opens == 1 ? s->start_off : 0);
 }
@@ -69,6 +81,7 @@ static void on_line(col_tail *t, const uint8_t *line, size_t len, size_t full_le
   memcpy(g->text, line, len < sizeof(g->text) - 1 ? len : sizeof(g->text) - 1);
   g->off = off;
   g->line_no = line_no;
+  if (s->n_lines == 1 && s->rewrite_after_line1) rewrite(s->path, s->rewrite_after_line1);
 }
 
 static void on_truncate(col_tail *t, const col_tail_info *info, uint64_t old_offset, void *ud) {
@@ -215,6 +228,41 @@ static void tail_detects_a_rewrite_past_the_old_offset_by_fingerprint(void **sta
   expect_line(&s, 1, "bbbbbbbbbbbb", 0, 1);
 }
 
+/* The copytruncate race seen under load: the file is identified by its first
+ * line, then copied, truncated and refilled past that point before the first
+ * read. The refilled bytes are the next generation: they must come as a new
+ * generation from offset 0 (identified again), never as lines of the first
+ * one (whose lines the collector then takes from the copy). */
+static void tail_never_delivers_a_refill_before_the_first_read_as_the_old_generation(void **state) {
+  (void)state;
+  static const char *const pieces[] = {"gen1-first\ngen1-second\n"};
+  tstate s = {.rewrite_at_open = "gen2-first-line\ngen2-second-line\n"};
+  run_tail(&s, pieces, 1, NULL);
+  assert_int_equal(s.truncs, 1);
+  assert_int_equal(s.trunc_old_offset, 0); /* nothing of gen1 was delivered */
+  assert_int_equal(s.opens, 2);
+  assert_int_equal(s.n_lines, 2);
+  expect_line(&s, 0, "gen2-first-line", 0, 1);
+  expect_line(&s, 1, "gen2-second-line", 16, 2);
+}
+
+/* The same between two reads: after gen1's first line the file is replaced by
+ * a longer gen2, so the next read at the old offset returns gen2's bytes
+ * while the size never went below the offset. */
+static void tail_never_delivers_a_refill_between_reads_as_the_old_generation(void **state) {
+  (void)state;
+  static const char *const pieces[] = {"aaaa\nbbbb\n"};
+  tstate s = {.rewrite_after_line1 = "cccccccccccccccccccc\ndd\n"};
+  col_tail_opts o = {.poll_ms = 5, .chunk = 6};
+  run_tail(&s, pieces, 1, &o);
+  assert_int_equal(s.truncs, 1);
+  assert_int_equal(s.trunc_old_offset, 5); /* gen1 ends after "aaaa\n": the copy has the rest */
+  assert_int_equal(s.n_lines, 3);
+  expect_line(&s, 0, "aaaa", 0, 1);
+  expect_line(&s, 1, "cccccccccccccccccccc", 0, 1);
+  expect_line(&s, 2, "dd", 21, 2);
+}
+
 static void tail_identifies_a_file_only_once_its_first_line_is_complete(void **state) {
   (void)state;
   static const char *const pieces[] = {"", "ab", "c\nd\n"};
@@ -344,6 +392,8 @@ int main(void) {
       cmocka_unit_test(tail_small_reads_split_lines_across_chunks),
       cmocka_unit_test(tail_restarts_at_zero_after_truncation),
       cmocka_unit_test(tail_detects_a_rewrite_past_the_old_offset_by_fingerprint),
+      cmocka_unit_test(tail_never_delivers_a_refill_before_the_first_read_as_the_old_generation),
+      cmocka_unit_test(tail_never_delivers_a_refill_between_reads_as_the_old_generation),
       cmocka_unit_test(tail_identifies_a_file_only_once_its_first_line_is_complete),
       cmocka_unit_test(tail_fingerprint_is_capped_without_a_newline),
       cmocka_unit_test(tail_rejects_a_fifo_without_blocking),

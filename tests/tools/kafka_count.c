@@ -4,10 +4,14 @@
  *   kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] [--print]
  *
  * Reads every partition from the beginning until all partitions reached their
- * end and (with --expect) at least N messages were seen, or the timeout passed.
- * Prints "messages=M distinct_seq=D" (D counts distinct "seq" values in the
- * JSON values, so duplicates show as M > D). Exit 0 when M == D == N (or no
- * --expect given), 1 otherwise, 2 on usage error.
+ * end and (with --expect) at least N records were seen, or the timeout passed.
+ * A message is one JSON record, or (aggregator --kafka-records-per-message
+ * N > 1) JSON lines, one record per line, with headers cairn-first-seq,
+ * cairn-last-seq and cairn-count; every line counts as a record and the
+ * headers are checked against the lines (a mismatch counts as bad_groups).
+ * Prints "messages=M records=R distinct_seq=D bad_groups=G" (D counts
+ * distinct "seq" values, so duplicates show as R > D). Exit 0 when
+ * R == D == N (or no --expect given) and G == 0, 1 otherwise, 2 on usage error.
  */
 #include <librdkafka/rdkafka.h>
 #include <inttypes.h>
@@ -94,7 +98,7 @@ int main(int argc, char **argv) {
   }
   size_t cap = 1 << 16, nseq = 0;
   uint64_t *seqs = malloc(cap * sizeof(*seqs));
-  long long messages = 0;
+  long long messages = 0, records = 0, bad_groups = 0;
   int64_t deadline = now_ms() + timeout_ms;
   /* at_eof[p]: partition p reached its end and got no message since */
   bool at_eof[1024] = {false};
@@ -108,7 +112,7 @@ int main(int argc, char **argv) {
         eof++;
       }
       rd_kafka_message_destroy(m);
-      if (assigned > 0 && eof >= assigned && (expect < 0 || messages >= expect)) break;
+      if (assigned > 0 && eof >= assigned && (expect < 0 || records >= expect)) break;
       continue;
     }
     if (m->err) {
@@ -122,16 +126,55 @@ int main(int argc, char **argv) {
       eof--;
     }
     if (print) printf("%.*s\n", (int)m->len, (const char *)m->payload);
-    /* "seq":N in the JSON value */
-    const char *p = m->payload;
-    size_t len = m->len;
-    const char *k = memmem(p, len, "\"seq\":", 6);
-    if (k) {
-      if (nseq == cap) {
-        cap *= 2;
-        seqs = realloc(seqs, cap * sizeof(*seqs));
+    /* every line of the value is a record; its "seq":N is counted */
+    const char *p = m->payload, *end = p + m->len;
+    uint64_t n_lines = 0, first = 0, last = 0;
+    while (p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      const char *le = nl ? nl : end;
+      if (le > p) {
+        n_lines++;
+        records++;
+        const char *k = memmem(p, (size_t)(le - p), "\"seq\":", 6);
+        if (k) {
+          uint64_t v = 0;
+          for (const char *d = k + 6; d < le && *d >= '0' && *d <= '9'; d++)
+            v = v * 10 + (uint64_t)(*d - '0');
+          if (nseq == cap) {
+            cap *= 2;
+            seqs = realloc(seqs, cap * sizeof(*seqs));
+          }
+          seqs[nseq++] = v;
+          if (n_lines == 1) first = v;
+          last = v;
+        }
       }
-      seqs[nseq++] = strtoull(k + 6, NULL, 10);
+      p = le + 1;
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      uint64_t hv[3];
+      const char *names[3] = {"cairn-first-seq", "cairn-last-seq", "cairn-count"};
+      bool ok = true;
+      for (int i = 0; i < 3 && ok; i++) {
+        const void *v;
+        size_t vl;
+        char buf[32];
+        ok = rd_kafka_header_get_last(hdrs, names[i], &v, &vl) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+             vl > 0 && vl < sizeof(buf);
+        if (ok) {
+          memcpy(buf, v, vl);
+          buf[vl] = 0;
+          hv[i] = strtoull(buf, NULL, 10);
+        }
+      }
+      if (!ok || hv[0] != first || hv[1] != last || hv[2] != n_lines) {
+        if (bad_groups++ < 5)
+          fprintf(stderr, "kafka-count: message at partition %d offset %lld: headers do not match "
+                          "its %llu lines (first %llu, last %llu)\n",
+                  (int)m->partition, (long long)m->offset, (unsigned long long)n_lines,
+                  (unsigned long long)first, (unsigned long long)last);
+      }
     }
     rd_kafka_message_destroy(m);
   }
@@ -139,10 +182,12 @@ int main(int argc, char **argv) {
   size_t distinct = 0;
   for (size_t i = 0; i < nseq; i++)
     if (i == 0 || seqs[i] != seqs[i - 1]) distinct++;
-  printf("messages=%lld distinct_seq=%zu\n", messages, distinct);
+  printf("messages=%lld records=%lld distinct_seq=%zu bad_groups=%lld\n", messages, records,
+         distinct, bad_groups);
   free(seqs);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
-  if (expect >= 0 && !(messages == expect && (long long)distinct == expect)) return 1;
+  if (bad_groups) return 1;
+  if (expect >= 0 && !(records == expect && (long long)distinct == expect)) return 1;
   return 0;
 }
