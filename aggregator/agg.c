@@ -327,6 +327,8 @@ void agg_free(agg *a) {
 
 const char *agg_listen_addr(const agg *a) { return a->listen_addr; }
 
+uint64_t agg_open_connections(agg *a) { return atomic_load(&a->m.connections); }
+
 const char *agg_query_addr(const agg *a) { return a->qs ? agg__qserver_addr(a) : NULL; }
 
 const char *agg_metrics_addr(const agg *a) { return a->metrics_addr[0] ? a->metrics_addr : NULL; }

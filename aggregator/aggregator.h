@@ -134,6 +134,10 @@ void agg_free(agg *a);
  * agg_free. */
 const char *agg_listen_addr(const agg *a);
 
+/* Open ingest connections, in any state (the cairn_aggregator_connections
+ * gauge). Safe from any thread. */
+uint64_t agg_open_connections(agg *a);
+
 /* Bound query address, or NULL when --query-listen is off. */
 const char *agg_query_addr(const agg *a);
 

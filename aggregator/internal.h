@@ -48,6 +48,7 @@ static const double agg_commit_bounds[AGG_COMMIT_BUCKETS - 1] = {
 
 typedef struct agg_metrics {
   atomic_uint_fast64_t sessions;          /* gauge: sessions past Hello */
+  atomic_uint_fast64_t connections;       /* gauge: open ingest connections (loop writes) */
   atomic_uint_fast64_t batches;           /* batches acked OK */
   atomic_uint_fast64_t records_stored;
   atomic_uint_fast64_t records_duplicate;

@@ -70,6 +70,9 @@ static cairn_err render_metrics(agg *a, cairn_buf *b) {
   uint64_t last = atomic_load(&m->last_seq), cur = atomic_load(&m->kafka_cursor);
   cairn_err e = cairn_buf_printf(
       b,
+      "# HELP cairn_aggregator_connections Open ingest connections (any state).\n"
+      "# TYPE cairn_aggregator_connections gauge\n"
+      "cairn_aggregator_connections %" PRIuFAST64 "\n"
       "# HELP cairn_aggregator_sessions Collector sessions past Hello.\n"
       "# TYPE cairn_aggregator_sessions gauge\n"
       "cairn_aggregator_sessions %" PRIuFAST64 "\n"
@@ -87,7 +90,8 @@ static cairn_err render_metrics(agg *a, cairn_buf *b) {
       "cairn_aggregator_retries_total %" PRIuFAST64 "\n"
       "# HELP cairn_aggregator_rejects_total Hellos, frames and batches refused, by reason.\n"
       "# TYPE cairn_aggregator_rejects_total counter\n",
-      atomic_load(&m->sessions), atomic_load(&m->batches), atomic_load(&m->records_stored),
+      atomic_load(&m->connections), atomic_load(&m->sessions), atomic_load(&m->batches),
+      atomic_load(&m->records_stored),
       atomic_load(&m->records_duplicate), atomic_load(&m->retries));
   for (int i = 0; e == CAIRN_OK && i < AGG_REJ_N; i++)
     e = cairn_buf_printf(b, "cairn_aggregator_rejects_total{reason=\"%s\"} %" PRIuFAST64 "\n",

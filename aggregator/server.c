@@ -49,6 +49,14 @@ static void conn_close(agg_conn *c, cairn_err why, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(reason, sizeof(reason), fmt, ap);
   va_end(ap);
+  if (c->state == AGG_CONN_HANDSHAKE) {
+    /* on_close logs proto/tls's reason under the handshake rules: a close it
+     * already started (the handshake deadline) keeps its own reason even when
+     * a shutdown closes every connection before that close completed */
+    atomic_store(&c->dead, true);
+    pb_conn_close(c->pc, why, reason);
+    return;
+  }
   free(c->close_reason);
   c->close_reason = strdup(reason);
   c->state = AGG_CONN_CLOSING;
@@ -303,6 +311,7 @@ static void on_close(pb_conn *pc, cairn_err why, const char *reason, void *ud) {
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
   a->n_conns--;
+  atomic_store(&a->m.connections, a->n_conns);
   agg__conn_unref(c);
   agg__shutdown_check(a);
 }
@@ -378,6 +387,7 @@ static void on_connection(uv_stream_t *server, int status) {
   if (a->conns) a->conns->prev = c;
   a->conns = c;
   a->n_conns++;
+  atomic_store(&a->m.connections, a->n_conns);
   if (a->shutting_down) {
     conn_close(c, CAIRN_OK, "aggregator is shutting down");
   } else if (a->n_conns > a->cfg.max_conns) {
