@@ -7,7 +7,10 @@
  * refill past our offset between two looks (or between identifying a file
  * and its first read) would otherwise hand lines of the next generation to
  * the old one; on a mismatch they are dropped and the generation ends where
- * the delivered lines ended (the copy has the rest). With
+ * the delivered lines ended (the copy has the rest). A look after a write
+ * event that finds the size unchanged compares the first bytes too (refilled
+ * to exactly our offset; on the poll alone that case waits for the next
+ * write). With
  * opts.watch, an inotify watch on the open descriptor's inode (through
  * /proc/self/fd, so renames and symlinks do not matter) moves the next look
  * to ~5 ms after a write (TAIL_KICK_MS), at most one look per TAIL_GAP_MS
@@ -42,6 +45,7 @@ typedef enum tail_step {
   STEP_READ,
   STEP_VERIFY,    /* fingerprint re-read after a read: are the bytes read still ours? */
   STEP_STAT,      /* growth/truncation check */
+  STEP_FP_SAME,   /* written to, yet the size is unchanged: still our first bytes? */
   STEP_CLOSE,
 } tail_step;
 
@@ -60,6 +64,8 @@ struct col_tail {
   uv_fs_event_t watch; /* inotify on the open file's inode (opts.watch) */
   bool want_watch, watch_open;
   bool notified;     /* a write event came while a look was in flight: look again soon */
+  bool changed;      /* a write event came since the last look began */
+  bool look_changed; /* ... for the look in flight: at an unchanged size, check the fingerprint */
   uint64_t look_ms;  /* uv_now() when the last look (fstat after idling) began */
 
   col_tail_info info;
@@ -186,6 +192,7 @@ static void on_watch(uv_fs_event_t *h, const char *name, int events, int status)
   (void)name;
   (void)events;
   if (status < 0 || t->closing || t->paused || !t->timer_open) return;
+  t->changed = true;
   if (t->step != STEP_NONE) {
     t->notified = true; /* a look is running: the next idle stretch starts with a quick one */
     return;
@@ -281,9 +288,16 @@ static void on_stat(col_tail *t, tail_step step, ssize_t res, const uv_stat_t *s
   } else if (st->st_size < t->pos) {
     new_generation(t);
   } else if (st->st_size > t->pos) {
-    t->at_eof = false; /* a rewrite past pos is caught by the read's STEP_VERIFY */
+    t->look_changed = false; /* the events were this growth; a rewrite past pos is caught by
+                              * the read's STEP_VERIFY, a later event marks the next look */
+    t->at_eof = false;
     t->eof_reported = false;
     tail_next(t);
+  } else if (step == STEP_STAT && t->look_changed && t->info.fp_len > 0 && st->st_nlink > 0) {
+    /* a write event, but no growth: truncated and refilled to exactly our
+     * offset between two looks (or only events for bytes already read) */
+    t->look_changed = false;
+    start_fp_read(t, STEP_FP_SAME);
   } else {
     idle_here(t, st->st_nlink == 0);
   }
@@ -315,6 +329,16 @@ static void on_fp(col_tail *t, tail_step step, ssize_t res) {
     t->identified = true;
     t->at_eof = t->eof_reported = false;
     t->cbs.on_open(t, &t->info, t->ud);
+    return;
+  }
+  if (step == STEP_FP_SAME) {
+    bool same = col__fp_match(t->info.fp, t->info.fp_len, buf, n);
+    free(buf);
+    if (same) {
+      idle_here(t, false);
+    } else {
+      new_generation(t);
+    }
     return;
   }
   /* STEP_VERIFY: the first bytes, read after the data, are still the
@@ -371,6 +395,7 @@ static void on_fs(uv_fs_t *req) {
   }
   case STEP_FP_ID:
   case STEP_VERIFY:
+  case STEP_FP_SAME:
     uv_fs_req_cleanup(req);
     on_fp(t, step, res);
     break;
@@ -435,6 +460,8 @@ static void tail_next(col_tail *t) {
 static void stat_now(col_tail *t) {
   if (t->closing || t->paused || t->step != STEP_NONE || t->fd < 0) return;
   t->notified = false;
+  t->look_changed = t->changed;
+  t->changed = false;
   t->look_ms = uv_now(t->loop);
   if (!t->identified) {
     t->step = STEP_STAT_ID;

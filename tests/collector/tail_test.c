@@ -263,6 +263,22 @@ static void tail_never_delivers_a_refill_between_reads_as_the_old_generation(voi
   expect_line(&s, 2, "dd", 21, 2);
 }
 
+/* Read to the end, then truncated and refilled to exactly the same size
+ * before the next look: the size alone shows nothing. The write event makes
+ * the look compare the first bytes (the poll is too slow to matter here). */
+static void tail_detects_a_same_size_refill_on_a_write_event(void **state) {
+  (void)state;
+  static const char *const pieces[] = {"aaaa\n", "bbbb\n"};
+  tstate s = {.truncate_before_piece = true};
+  col_tail_opts o = {.poll_ms = 60000, .watch = true};
+  run_tail(&s, pieces, 2, &o);
+  assert_int_equal(s.truncs, 1);
+  assert_int_equal(s.trunc_old_offset, 5);
+  assert_int_equal(s.n_lines, 2);
+  expect_line(&s, 0, "aaaa", 0, 1);
+  expect_line(&s, 1, "bbbb", 0, 1);
+}
+
 static void tail_identifies_a_file_only_once_its_first_line_is_complete(void **state) {
   (void)state;
   static const char *const pieces[] = {"", "ab", "c\nd\n"};
@@ -394,6 +410,7 @@ int main(void) {
       cmocka_unit_test(tail_detects_a_rewrite_past_the_old_offset_by_fingerprint),
       cmocka_unit_test(tail_never_delivers_a_refill_before_the_first_read_as_the_old_generation),
       cmocka_unit_test(tail_never_delivers_a_refill_between_reads_as_the_old_generation),
+      cmocka_unit_test(tail_detects_a_same_size_refill_on_a_write_event),
       cmocka_unit_test(tail_identifies_a_file_only_once_its_first_line_is_complete),
       cmocka_unit_test(tail_fingerprint_is_capped_without_a_newline),
       cmocka_unit_test(tail_rejects_a_fifo_without_blocking),
