@@ -106,8 +106,11 @@ assert_exactly_once() {
   grep -o 'seq=[0-9]\{8\}' "$T/all.jsonl" | sort >"$T/seqs.txt" || true
   dups=$(uniq -d "$T/seqs.txt" | wc -l)
   uniq=$(uniq "$T/seqs.txt" | wc -l)
-  [ "$dups" -eq 0 ] || fail "$dups lines stored more than once, e.g. $(uniq -d "$T/seqs.txt" | head -3 | tr '\n' ' ')"
-  [ "$uniq" -eq "$n" ] || fail "only $uniq distinct lines stored, want $n"
+  # report loss and duplicates together: one fault often causes both
+  local problems=""
+  [ "$dups" -eq 0 ] || problems="$dups lines stored more than once, e.g. $(uniq -d "$T/seqs.txt" | head -3 | tr '\n' ' ')"
+  [ "$uniq" -eq "$n" ] || problems="${problems:+$problems; }$uniq distinct lines stored, want $n ($((n - uniq)) lost)"
+  [ -z "$problems" ] || fail "$problems"
   [ "$got" -eq "$n" ] || fail "stored $got records, want $n"
 }
 
