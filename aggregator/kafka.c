@@ -132,6 +132,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   agg_kafka *k = opaque;
   uint64_t first, last, count;
   msg_span(k, m, &first, &last, &count);
+  /* --log-level debug: one line per report, to match against what a
+   * consumer reads (offset -1001: none known, e.g. a batch librdkafka took
+   * as delivered because a later one of the partition was acknowledged) */
+  cairn_log_debug(AGG_COMP,
+                  "kafka delivery report seq %" PRIu64 "..%" PRIu64 " (%" PRIu64
+                  " records) partition %" PRId32 " offset %" PRId64 ": %s",
+                  first, last, count, m->partition, m->offset,
+                  m->err ? rd_kafka_err2name(m->err) : "ok");
   if (k->per_msg > 1) {
     for (size_t i = 0; i < k->n_vbufs; i++) {
       if (k->vbufs[i].busy && k->vbufs[i].ptr == m->payload) {

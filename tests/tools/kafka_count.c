@@ -2,6 +2,7 @@
  * what a topic holds, to verify delivery end to end.
  *
  *   kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] [--print]
+ *               [--list FILE]
  *
  * Reads every partition from the beginning until all partitions reached their
  * end and (with --expect) at least N records were seen, or the timeout passed.
@@ -9,9 +10,14 @@
  * N > 1) JSON lines, one record per line, with headers cairn-first-seq,
  * cairn-last-seq and cairn-count; every line counts as a record and the
  * headers are checked against the lines (a mismatch counts as bad_groups).
- * Prints "messages=M records=R distinct_seq=D bad_groups=G" (D counts
+ * Prints "messages=M records=R distinct_seq=D bad_groups=G offset_gaps=O" (D counts
  * distinct "seq" values, so duplicates show as R > D). Exit 0 when
  * R == D == N (or no --expect given) and G == 0, 1 otherwise, 2 on usage error.
+ * --list FILE writes one line per message, "PARTITION OFFSET FIRST LAST LINES"
+ * (seqs of its first and last line), to compare with the producer's delivery
+ * reports; offsets of a partition that are not read consecutively are
+ * reported on stderr as "offset gap" (none on the mock cluster; a real topic
+ * with transactions or compaction has some).
  */
 #include <librdkafka/rdkafka.h>
 #include <inttypes.h>
@@ -36,16 +42,19 @@ int main(int argc, char **argv) {
   const char *brokers = NULL, *topic = NULL;
   long long expect = -1, timeout_ms = 60000;
   bool print = false;
+  const char *list_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = argv[++i];
     else if (!strcmp(argv[i], "--topic") && i + 1 < argc) topic = argv[++i];
     else if (!strcmp(argv[i], "--expect") && i + 1 < argc) expect = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout_ms = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--print")) print = true;
+    else if (!strcmp(argv[i], "--list") && i + 1 < argc) list_path = argv[++i];
     else brokers = NULL, i = argc;
   }
   if (!brokers || !topic) {
-    fprintf(stderr, "usage: kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] [--print]\n");
+    fprintf(stderr, "usage: kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] "
+                    "[--print] [--list FILE]\n");
     return 2;
   }
   char errstr[512], group[64];
@@ -96,12 +105,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kafka-count: assign %s: %s\n", topic, rd_kafka_err2str(err));
     return 2;
   }
+  FILE *list = NULL;
+  if (list_path && !(list = fopen(list_path, "w"))) {
+    fprintf(stderr, "kafka-count: cannot write --list %s\n", list_path);
+    return 2;
+  }
   size_t cap = 1 << 16, nseq = 0;
   uint64_t *seqs = malloc(cap * sizeof(*seqs));
   long long messages = 0, records = 0, bad_groups = 0;
   int64_t deadline = now_ms() + timeout_ms;
   /* at_eof[p]: partition p reached its end and got no message since */
   bool at_eof[1024] = {false};
+  int64_t next_off[1024]; /* offset expected next per partition; -1 = none read yet */
+  for (int i = 0; i < 1024; i++) next_off[i] = -1;
+  long long offset_gaps = 0;
   int eof = 0;
   while (now_ms() < deadline) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
@@ -124,6 +141,13 @@ int main(int argc, char **argv) {
     if (m->partition >= 0 && m->partition < 1024 && at_eof[m->partition]) {
       at_eof[m->partition] = false;
       eof--;
+    }
+    if (m->partition >= 0 && m->partition < 1024) {
+      int64_t want = next_off[m->partition] < 0 ? 0 : next_off[m->partition];
+      if (m->offset != want && offset_gaps++ < 20)
+        fprintf(stderr, "kafka-count: offset gap in partition %d: read offset %lld after %lld\n",
+                (int)m->partition, (long long)m->offset, (long long)want - 1);
+      next_off[m->partition] = m->offset + 1;
     }
     if (print) printf("%.*s\n", (int)m->len, (const char *)m->payload);
     /* every line of the value is a record; its "seq":N is counted */
@@ -151,6 +175,9 @@ int main(int argc, char **argv) {
       }
       p = le + 1;
     }
+    if (list)
+      fprintf(list, "%d %lld %llu %llu %llu\n", (int)m->partition, (long long)m->offset,
+              (unsigned long long)first, (unsigned long long)last, (unsigned long long)n_lines);
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       uint64_t hv[3];
@@ -182,9 +209,11 @@ int main(int argc, char **argv) {
   size_t distinct = 0;
   for (size_t i = 0; i < nseq; i++)
     if (i == 0 || seqs[i] != seqs[i - 1]) distinct++;
-  printf("messages=%lld records=%lld distinct_seq=%zu bad_groups=%lld\n", messages, records,
-         distinct, bad_groups);
+  printf("messages=%lld records=%lld distinct_seq=%zu bad_groups=%lld offset_gaps=%lld\n", messages,
+         records, distinct, bad_groups, offset_gaps);
   free(seqs);
+  if (list && fclose(list) != 0)
+    fprintf(stderr, "kafka-count: writing --list %s failed\n", list_path);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   if (bad_groups) return 1;

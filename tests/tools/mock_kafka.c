@@ -14,6 +14,14 @@
  *       were served it logs "every injected Produce error was served"
  * NAME is a librdkafka error name without the prefix, e.g.
  * NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS.
+ * Known limit of the mock cluster (librdkafka 2.0.2): when two Produce
+ * requests of one partition are in flight and the first gets an injected
+ * error, it still appends the second, whose sequence no longer follows what
+ * it holds (a real broker answers OUT_OF_ORDER_SEQUENCE_NUMBER); the
+ * idempotent producer then reports the first batch delivered without an
+ * offset and its messages are never in the topic. Producers that pipeline
+ * batches of a partition (grouped messages) need
+ * max.in.flight.requests.per.connection=1 in tests that inject errors.
  *
  *   mock-kafka [--brokers N] [--topic NAME] [--partitions P] [--port-file FILE]
  *              [--control FILE]
