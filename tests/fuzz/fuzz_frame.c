@@ -51,6 +51,9 @@ static bool has_unknown(const Cairn__Envelope *env) {
   case CAIRN__ENVELOPE__MSG_HELLO_ACK: sub = &env->hello_ack->base; break;
   case CAIRN__ENVELOPE__MSG_BATCH: sub = &env->batch->base; break;
   case CAIRN__ENVELOPE__MSG_ACK: sub = &env->ack->base; break;
+  case CAIRN__ENVELOPE__MSG_QUERY_REQUEST: sub = &env->query_request->base; break;
+  case CAIRN__ENVELOPE__MSG_QUERY_RESULT: sub = &env->query_result->base; break;
+  case CAIRN__ENVELOPE__MSG_QUERY_STATUS: sub = &env->query_status->base; break;
   default: break;
   }
   return env->base.n_unknown_fields || (sub && sub->n_unknown_fields);
@@ -77,6 +80,32 @@ static void touch_envelope(const Cairn__Envelope *env) {
   case CAIRN__ENVELOPE__MSG_ACK:
     FUZZ_CHECK(env->ack && env->ack->reason);
     fuzz_touch(env->ack->reason, strlen(env->ack->reason));
+    break;
+  case CAIRN__ENVELOPE__MSG_QUERY_REQUEST: {
+    const Cairn__QueryRequest *q = env->query_request;
+    FUZZ_CHECK(q && q->command && q->grep && q->client_filters);
+    fuzz_touch(q->command, strlen(q->command));
+    fuzz_touch(q->grep, strlen(q->grep));
+    FUZZ_CHECK(q->n_terms == 0 || q->terms);
+    for (size_t i = 0; i < q->n_terms; i++) {
+      FUZZ_CHECK(q->terms[i] && q->terms[i]->value);
+      fuzz_touch(q->terms[i]->value, strlen(q->terms[i]->value));
+    }
+    break;
+  }
+  case CAIRN__ENVELOPE__MSG_QUERY_RESULT: {
+    const Cairn__QueryResult *r = env->query_result;
+    FUZZ_CHECK(r && (r->n_records == 0 || r->records));
+    for (size_t i = 0; i < r->n_records; i++) {
+      FUZZ_CHECK(r->records[i]);
+      fuzz_touch(r->records[i]->message.data, r->records[i]->message.len);
+    }
+    break;
+  }
+  case CAIRN__ENVELOPE__MSG_QUERY_STATUS:
+    FUZZ_CHECK(env->query_status && env->query_status->error && env->query_status->identity &&
+               env->query_status->index);
+    fuzz_touch(env->query_status->error, strlen(env->query_status->error));
     break;
   default:
     FUZZ_CHECK(!"pb_envelope_decode returned OK without a message case");
