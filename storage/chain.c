@@ -269,7 +269,10 @@ cairn_err sto_wtxn_checkpoint_put(sto_wtxn *t, const sto_checkpoint *cp) {
   return t->dead;
 }
 
-cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found) {
+/* The checkpoint found by op (MDB_LAST, or MDB_SET_RANGE from position) in
+ * one read txn: the engine of sto_checkpoint_last and sto_checkpoint_from. */
+static cairn_err cp_get(sto_env *env, MDB_cursor_op op, uint64_t position, sto_checkpoint *out,
+                        bool *found) {
   if (!env || !out || !found) return CAIRN_E_INVAL;
   *found = false;
   memset(out, 0, sizeof(*out));
@@ -278,9 +281,10 @@ cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found) {
   MDB_cursor *cur;
   cairn_err err = sto__rcursor_open(env, env->checkpoints, &txn, &cur);
   if (err != CAIRN_OK) return err;
-  int rc;
-  MDB_val k, v;
-  rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  uint8_t kb[8];
+  key_pos(kb, position);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_cursor_get(cur, &k, &v, op);
   if (rc == MDB_SUCCESS) {
     if (cp_decode(&k, &v, out)) *found = true;
     else err = CAIRN_E_CORRUPT;
@@ -290,6 +294,10 @@ cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found) {
   mdb_cursor_close(cur);
   sto__rtxn_end(env, txn);
   return err;
+}
+
+cairn_err sto_checkpoint_last(sto_env *env, sto_checkpoint *out, bool *found) {
+  return cp_get(env, MDB_LAST, 0, out, found);
 }
 
 /* ---- verification ---- */
@@ -927,28 +935,7 @@ out_end:
 }
 
 cairn_err sto_checkpoint_from(sto_env *env, uint64_t position, sto_checkpoint *out, bool *found) {
-  if (!env || !out || !found) return CAIRN_E_INVAL;
-  *found = false;
-  memset(out, 0, sizeof(*out));
-  if (!env->has_chain) return CAIRN_OK;
-  MDB_txn *txn;
-  MDB_cursor *cur;
-  cairn_err err = sto__rcursor_open(env, env->checkpoints, &txn, &cur);
-  if (err != CAIRN_OK) return err;
-  int rc;
-  uint8_t kb[8];
-  key_pos(kb, position);
-  MDB_val k = {8, kb}, v;
-  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-  if (rc == MDB_SUCCESS) {
-    if (cp_decode(&k, &v, out)) *found = true;
-    else err = CAIRN_E_CORRUPT;
-  } else if (rc != MDB_NOTFOUND) {
-    err = sto__err_from_mdb(rc);
-  }
-  mdb_cursor_close(cur);
-  sto__rtxn_end(env, txn);
-  return err;
+  return cp_get(env, MDB_SET_RANGE, position, out, found);
 }
 
 cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
