@@ -36,27 +36,6 @@ static void write_pub(EVP_PKEY *k, const char *path) {
   assert_int_equal(fclose(f), 0);
 }
 
-/* Sign the current head of env with k, as the aggregator does. */
-static void sign_head(sto_env *env, EVP_PKEY *k) {
-  sto_chain_head h;
-  assert_int_equal(sto_chain_head_get(env, &h), CAIRN_OK);
-  sto_checkpoint cp = {.position = h.position, .last_seq = h.last_seq, .time_ns = FX_NOW};
-  memcpy(cp.head, h.hash, 32);
-  size_t pl = 32;
-  assert_int_equal(EVP_PKEY_get_raw_public_key(k, cp.pubkey, &pl), 1);
-  uint8_t msg[STO_CHECKPOINT_MSG_LEN];
-  size_t mlen = sto_checkpoint_message(&cp, msg);
-  EVP_MD_CTX *c = EVP_MD_CTX_new();
-  size_t slen = 64;
-  assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
-  assert_int_equal(EVP_DigestSign(c, cp.sig, &slen, msg, mlen), 1);
-  EVP_MD_CTX_free(c);
-  sto_wtxn *t;
-  assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
-  assert_int_equal(sto_wtxn_checkpoint_put(t, &cp), CAIRN_OK);
-  assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
-}
-
 static const char *const hostile_msgs[] = {
     "<script>alert('xss')</script>",
     "\"><img src=x onerror=alert(1)> & <b>bold</b>",
@@ -83,7 +62,7 @@ static void put_hostile(sto_env *env, bool sign, EVP_PKEY *k) {
   assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
   assert_int_equal(sto_wtxn_put_records(t, &meta, ptrs, 2, &st, &du), CAIRN_OK);
   assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
-  if (sign) sign_head(env, k);
+  if (sign) fx_sign_head(env, k);
 }
 
 static sto_env *open_rw(const efx *f) {
@@ -125,7 +104,7 @@ static int setup(void **state) {
   assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
   assert_int_equal(sto_wtxn_checkpoint_put(t, &cp), CAIRN_OK);
   assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
-  sign_head(env, f->key);
+  fx_sign_head(env, f->key);
   put_hostile(env, true, f->key);
   sto_close(env);
   *state = f;

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "common/timeparse.h"
 #include "query/query.h"
 #include "storage/storage.h"
@@ -256,6 +258,28 @@ static inline size_t fx_text_times(const char *out, int64_t *times, size_t max) 
     p = nl + 1;
   }
   return n;
+}
+
+/* Sign the current chain head of env with the Ed25519 key k and store the
+ * checkpoint (time FX_NOW), as the aggregator's signer does. */
+static inline void fx_sign_head(sto_env *env, EVP_PKEY *k) {
+  sto_chain_head h;
+  assert_int_equal(sto_chain_head_get(env, &h), CAIRN_OK);
+  sto_checkpoint cp = {.position = h.position, .last_seq = h.last_seq, .time_ns = FX_NOW};
+  memcpy(cp.head, h.hash, 32);
+  size_t pl = 32;
+  assert_int_equal(EVP_PKEY_get_raw_public_key(k, cp.pubkey, &pl), 1);
+  uint8_t msg[STO_CHECKPOINT_MSG_LEN];
+  size_t mlen = sto_checkpoint_message(&cp, msg);
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  size_t slen = 64;
+  assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
+  assert_int_equal(EVP_DigestSign(c, cp.sig, &slen, msg, mlen), 1);
+  EVP_MD_CTX_free(c);
+  sto_wtxn *t;
+  assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
+  assert_int_equal(sto_wtxn_checkpoint_put(t, &cp), CAIRN_OK);
+  assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
 }
 
 #endif

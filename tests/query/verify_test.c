@@ -66,26 +66,6 @@ static void put_txn(sto_env *env, int base, int n) {
   assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
 }
 
-static void sign_head(sto_env *env, EVP_PKEY *k) {
-  sto_chain_head h;
-  assert_int_equal(sto_chain_head_get(env, &h), CAIRN_OK);
-  sto_checkpoint cp = {.position = h.position, .last_seq = h.last_seq, .time_ns = FX_NOW};
-  memcpy(cp.head, h.hash, 32);
-  size_t pl = 32;
-  assert_int_equal(EVP_PKEY_get_raw_public_key(k, cp.pubkey, &pl), 1);
-  uint8_t msg[STO_CHECKPOINT_MSG_LEN];
-  size_t mlen = sto_checkpoint_message(&cp, msg);
-  EVP_MD_CTX *c = EVP_MD_CTX_new();
-  size_t slen = 64;
-  assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
-  assert_int_equal(EVP_DigestSign(c, cp.sig, &slen, msg, mlen), 1);
-  EVP_MD_CTX_free(c);
-  sto_wtxn *t;
-  assert_int_equal(sto_wtxn_begin(env, &t), CAIRN_OK);
-  assert_int_equal(sto_wtxn_checkpoint_put(t, &cp), CAIRN_OK);
-  assert_int_equal(sto_wtxn_commit(t), CAIRN_OK);
-}
-
 static int setup(void **state) {
   vfx *f = calloc(1, sizeof(*f));
   snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-verify-test-XXXXXX");
@@ -104,7 +84,7 @@ static int setup(void **state) {
   char why[256];
   assert_int_equal(sto_open(f->data, &so, &env, why, sizeof(why)), CAIRN_OK);
   for (int i = 0; i < TXNS; i++) put_txn(env, i * PER_TXN, PER_TXN);
-  sign_head(env, f->key);
+  fx_sign_head(env, f->key);
   sto_close(env);
   *state = f;
   return 0;
