@@ -321,26 +321,40 @@ cairn_err pb_port_file_write(const char *path, const char *addr, const char *opt
   return CAIRN_OK;
 }
 
-cairn_err pb_tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt, uv_connection_cb cb,
-                        char *bound, size_t bcap, char *errbuf, size_t errlen) {
+/* Resolve a listen address HOST:PORT (numeric port; empty host = any) for
+ * bind. *res is the caller's (freeaddrinfo). example is a port for the
+ * error text. Startup only: getaddrinfo may block. CAIRN_E_CONFIG. */
+static cairn_err listen_resolve(const char *hostport, const char *opt, unsigned example,
+                                struct addrinfo **res, char *errbuf, size_t errlen) {
   char host[256], portstr[8];
   uint16_t port;
+  *res = NULL;
   if (pb_http_hostport_split(hostport, host, sizeof(host), &port) != CAIRN_OK) {
-    snprintf(errbuf, errlen, "%s: '%s' is not HOST:PORT (e.g. 0.0.0.0:7400, [::1]:7400)", opt,
-             hostport ? hostport : "");
+    snprintf(errbuf, errlen, "%s: '%s' is not HOST:PORT (e.g. 0.0.0.0:%u, [::1]:%u)", opt,
+             hostport ? hostport : "", example, example);
     return CAIRN_E_CONFIG;
   }
   snprintf(portstr, sizeof(portstr), "%u", port);
-  struct addrinfo hints = {0}, *res = NULL;
+  struct addrinfo hints = {0};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gr = getaddrinfo(*host ? host : NULL, portstr, &hints, &res); /* startup only */
-  if (gr != 0 || !res) {
+  int gr = getaddrinfo(*host ? host : NULL, portstr, &hints, res);
+  if (gr != 0 || !*res) {
+    if (gr == 0) freeaddrinfo(*res);
+    *res = NULL;
     snprintf(errbuf, errlen, "%s %s: cannot resolve '%s': %s", opt, hostport, host,
-             gai_strerror(gr));
+             gr ? gai_strerror(gr) : "no address");
     return CAIRN_E_CONFIG;
   }
+  return CAIRN_OK;
+}
+
+cairn_err pb_tcp_listen(uv_tcp_t *t, const char *hostport, const char *opt, uv_connection_cb cb,
+                        char *bound, size_t bcap, char *errbuf, size_t errlen) {
+  struct addrinfo *res;
+  cairn_err le = listen_resolve(hostport, opt, 7400, &res, errbuf, errlen);
+  if (le != CAIRN_OK) return le;
   int r = uv_tcp_bind(t, res->ai_addr, 0);
   freeaddrinfo(res);
   if (r == 0) r = uv_listen((uv_stream_t *)t, 128, cb);
@@ -367,24 +381,9 @@ cairn_err pb_http_open(uv_loop_t *loop, const char *hostport, const pb_http_opti
   pb_http_options o = {0};
   if (opts) o = *opts;
   const char *opt = o.opt_name ? o.opt_name : "listen";
-  char host[256], portstr[8];
-  uint16_t port;
-  if (pb_http_hostport_split(hostport, host, sizeof(host), &port) != CAIRN_OK) {
-    snprintf(errbuf, errlen, "%s: '%s' is not HOST:PORT (e.g. 0.0.0.0:9400, [::1]:9400)", opt,
-             hostport ? hostport : "");
-    return CAIRN_E_CONFIG;
-  }
-  snprintf(portstr, sizeof(portstr), "%u", port);
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gr = getaddrinfo(*host ? host : NULL, portstr, &hints, &res); /* startup only */
-  if (gr != 0 || !res) {
-    snprintf(errbuf, errlen, "%s %s: cannot resolve '%s': %s", opt, hostport, host,
-             gai_strerror(gr));
-    return CAIRN_E_CONFIG;
-  }
+  struct addrinfo *res;
+  cairn_err le = listen_resolve(hostport, opt, 9400, &res, errbuf, errlen);
+  if (le != CAIRN_OK) return le;
   pb_http_server *s = calloc(1, sizeof(*s));
   if (!s) {
     freeaddrinfo(res);
