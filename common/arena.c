@@ -14,39 +14,44 @@ struct cairn_arena_block {
 
 void cairn_arena_init(cairn_arena *a, size_t block_size) {
   a->head = NULL;
+  a->spare = NULL;
+  a->spare_bytes = 0;
   a->block_size = block_size ? block_size : 64 * 1024;
   a->used = 0;
 }
 
-void cairn_arena_fini(cairn_arena *a) {
-  cairn_arena_block *b = a->head;
+static void free_chain(cairn_arena_block *b) {
   while (b) {
     cairn_arena_block *n = b->next;
     free(b);
     b = n;
   }
+}
+
+void cairn_arena_fini(cairn_arena *a) {
+  free_chain(a->head);
+  free_chain(a->spare);
   a->head = NULL;
+  a->spare = NULL;
+  a->spare_bytes = 0;
   a->used = 0;
 }
 
 void cairn_arena_reset(cairn_arena *a) {
-  if (!a->head) return;
-  /* keep the last block in the chain (the oldest, normally block_size) */
-  cairn_arena_block *b = a->head, *keep = NULL;
+  cairn_arena_block *b = a->head;
   while (b) {
     cairn_arena_block *n = b->next;
-    if (!n && b->size == a->block_size) {
-      keep = b;
+    if (b->size == a->block_size &&
+        (a->spare_bytes == 0 || a->spare_bytes + b->size <= CAIRN_ARENA_KEEP_MAX)) {
+      b->next = a->spare;
+      a->spare = b;
+      a->spare_bytes += b->size;
     } else {
       free(b);
     }
     b = n;
   }
-  a->head = keep;
-  if (keep) {
-    keep->off = 0;
-    keep->next = NULL;
-  }
+  a->head = NULL;
   a->used = 0;
 }
 
@@ -57,8 +62,14 @@ void *cairn_arena_alloc(cairn_arena *a, size_t n) {
   if (!b || b->size - b->off < need) {
     size_t sz = need > a->block_size ? need : a->block_size;
     if (sz > SIZE_MAX - sizeof(*b)) return NULL;
-    cairn_arena_block *nb = malloc(sizeof(*nb) + sz);
-    if (!nb) return NULL;
+    cairn_arena_block *nb;
+    if (sz == a->block_size && a->spare) {
+      nb = a->spare;
+      a->spare = nb->next;
+      a->spare_bytes -= nb->size;
+    } else if (!(nb = malloc(sizeof(*nb) + sz))) {
+      return NULL;
+    }
     nb->size = sz;
     nb->off = 0;
     if (b && sz != a->block_size) {

@@ -11,10 +11,14 @@
 
 #include <stddef.h>
 
+#define CAIRN_ARENA_KEEP_MAX ((size_t)16 << 20)
+
 typedef struct cairn_arena_block cairn_arena_block;
 
 typedef struct cairn_arena {
   cairn_arena_block *head; /* private: current block, owned */
+  cairn_arena_block *spare; /* private: default-size blocks kept by reset, owned */
+  size_t spare_bytes;       /* private: bytes in spare */
   size_t block_size;       /* private: default block size, bytes */
   size_t used;             /* read-only: bytes handed out since last reset */
 } cairn_arena;
@@ -25,7 +29,10 @@ void cairn_arena_init(cairn_arena *a, size_t block_size);
 /* Free every block. a may be reused after cairn_arena_init. */
 void cairn_arena_fini(cairn_arena *a);
 
-/* Free all allocations but keep the first block for reuse. */
+/* Free all allocations. Default-size blocks are kept for reuse (up to
+ * CAIRN_ARENA_KEEP_MAX bytes, at least one block), so an arena reset after
+ * every batch does not hand its memory back to malloc (and the kernel) only
+ * to fault it in again for the next one; oversized blocks are freed. */
 void cairn_arena_reset(cairn_arena *a);
 
 /* n bytes aligned to 16, valid until reset/fini. NULL when out of memory. */

@@ -63,6 +63,34 @@ static void arena_allocations_are_aligned_and_distinct(void **state) {
   cairn_arena_fini(&a);
 }
 
+/* reset keeps default-size blocks (bounded) and reuses them; oversized
+ * blocks are freed; nothing handed out before a reset is handed out twice
+ * after it within one round */
+static void arena_reset_reuses_blocks_bounded(void **state) {
+  (void)state;
+  cairn_arena a;
+  const size_t bs = 1u << 20;
+  cairn_arena_init(&a, bs);
+  for (int round = 0; round < 3; round++) {
+    unsigned char *seen[40];
+    for (int i = 0; i < 40; i++) { /* 40 blocks of 1 MiB: more than the keep cap */
+      seen[i] = cairn_arena_alloc(&a, bs - 64);
+      assert_non_null(seen[i]);
+      memset(seen[i], i, bs - 64);
+      for (int j = 0; j < i; j++) assert_ptr_not_equal(seen[i], seen[j]);
+    }
+    assert_non_null(cairn_arena_alloc(&a, 3 * bs)); /* oversized: freed by reset */
+    for (int i = 0; i < 40; i++) assert_int_equal(seen[i][bs - 65], (unsigned char)i);
+    cairn_arena_reset(&a);
+    assert_int_equal(a.used, 0);
+    assert_true(a.spare_bytes >= bs);
+    assert_true(a.spare_bytes <= CAIRN_ARENA_KEEP_MAX);
+  }
+  cairn_arena_fini(&a);
+  assert_null(a.spare);
+  assert_int_equal(a.spare_bytes, 0);
+}
+
 static void err_names_and_errno(void **state) {
   (void)state;
   assert_string_equal(cairn_err_name(CAIRN_E_LIMIT), "CAIRN_E_LIMIT");
@@ -76,6 +104,7 @@ int main(void) {
       cmocka_unit_test(buf_append_grows_and_consume_shifts),
       cmocka_unit_test(buf_reserve_overflow_is_nomem),
       cmocka_unit_test(arena_allocations_are_aligned_and_distinct),
+      cmocka_unit_test(arena_reset_reuses_blocks_bounded),
       cmocka_unit_test(err_names_and_errno),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
