@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--reps N] [--no-rsyslog] [--no-callgrind]: the cairn
+# bench/run.sh [--quick] [--reps N] [--no-rsyslog] [--no-callgrind] [--only LETTERS]: the cairn
 # benchmark suite (docs/PERFORMANCE.md). Builds a Release tree
 # ($CAIRN_BENCH_BUILD, default build-bench/), generates seeded inputs, runs
 # every scenario N times (default 3; the median is reported, the machine is
 # shared and noisy) and prints one table; the full log and the table go to
-# bench/results/<UTC stamp>.txt.
+# bench/results/<UTC stamp>.txt. --only ce runs scenarios c and e alone (the
+# table then shows - for the rest).
 #
 #   a  parser throughput per format, in memory, one thread (bench-parse-bench)
 #   b  collector alone: tail+parse+protobuf+zstd+TLS into bench-null-sink
@@ -38,6 +39,7 @@ S=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 REPS=3
 RSYSLOG=1
+ONLY=
 CALLGRIND=1
 while [ $# -gt 0 ]; do
   case $1 in
@@ -45,8 +47,9 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --no-rsyslog) RSYSLOG=0 ;;
     --no-callgrind) CALLGRIND=0 ;;
+    --only) ONLY=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--reps N] [--no-rsyslog] [--no-callgrind]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--quick] [--reps N] [--no-rsyslog] [--no-callgrind] [--only LETTERS]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -103,7 +106,9 @@ proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/sta
 proc_hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 now_s() { date +%s.%N; }
 fsize() { stat -c %s "$1"; }
-calc() { awk "BEGIN {printf \"%.${2:-0}f\", $1}"; }
+calc() { awk "BEGIN {printf \"%.${2:-0}f\", $1}" 2>/dev/null || echo -; }
+# want X: scenario X runs (all of them unless --only names a subset)
+want() { [ -z "$ONLY" ] || [[ $ONLY == *"$1"* ]]; }
 
 # ---- build ----
 log "cairn benchmark $STAMP ($([ $QUICK = 1 ] && echo quick || echo full), $REPS reps)"
@@ -132,6 +137,7 @@ log "input: $N CRI lines, $INBYTES bytes ($(calc "$INBYTES/$N") B/line)"
 
 declare -A R # results: key -> value
 
+if want a; then
 # ---- a: parsers ----
 parse_one() { # key format file [extra]
   local key=$1 fmt=$2 file=$3
@@ -153,6 +159,9 @@ parse_one auditd auditd "$T/parse/audit.log"
 parse_one k8s k8s-audit "$T/parse/k8s-audit.log"
 parse_one cri_enc cri "${PCRI[0]}" --encode
 
+fi
+
+if want b; then
 # ---- b: collector -> null sink ----
 collector_run() { # rep addr statfile
   "$B/bench-runstat" "$3" "$B/cairn-collector" --state "$T/state.$1" --aggregator "$2" \
@@ -186,6 +195,9 @@ for rep in $(seq "$REPS"); do
 done
 for k in lps cpu lpc rss bps out sinkcpu; do R[b.$k]=$(median <"$T/b.$k"); done
 
+fi
+
+if want c; then
 # ---- c: collector -> aggregator -> LMDB (+ mock Kafka) ----
 metric() { curl -s --max-time 2 "http://$1/metrics" | awk -v k="$2" '$1==k {print $2}'; }
 log "== c: end to end into the aggregator (LMDB --no-sync)"
@@ -248,6 +260,9 @@ for kafka in 0 1 2; do
   for k in lps acpu alpc ans arss e2elpc; do R[c$kafka.$k]=$(median <"$T/c$kafka.$k"); done
 done
 
+fi
+
+if want h; then
 # ---- h: end-to-end latency at a fixed rate ----
 LATRATE=10000
 stored_ge() { local v; v=$(metric "$1" cairn_aggregator_records_stored_total); [ "${v:-0}" -ge "$2" ]; }
@@ -298,6 +313,9 @@ for rep in $(seq "$REPS") t; do
 done
 for k in p50_ms p99_ms max_ms cpu; do R[h.$k]=$(median <"$T/h.$k"); done
 
+fi
+
+if want i; then
 # ---- i: the aggregator's hot path in one process ----
 log "== i: aggregator hot path in one process (bench-agg-ingest, $N records, 8 batches per txn)"
 "$B/bench-agg-ingest" --file "$IN" --data "$T/data.i" --repeat "$REPS" --kafka >"$T/i.out" ||
@@ -307,6 +325,9 @@ R[i.ingest]=$(kv ingest_per_cpu_s "$T/i.out")
 R[i.forward]=$(kv forward_per_cpu_s "$T/i.out")
 rm -rf "$T/data.i"
 
+fi
+
+if want d; then
 # ---- d: zstd ceiling ----
 log "== d: zstd -1 -T1 on the same file"
 for rep in $(seq "$REPS"); do
@@ -320,10 +341,12 @@ R[d.out]=$(fsize "$T/zstd.out")
 rm -f "$T/zstd.out"
 log "  zstd: $(calc "${R[d.bps]}/1000000" 1) MB/s, output ${R[d.out]} B"
 
+fi
+
 # ---- e: rsyslog ----
 RSD=$(command -v rsyslogd || true)
 [ -z "$RSD" ] && [ -x /usr/sbin/rsyslogd ] && RSD=/usr/sbin/rsyslogd
-if [ $RSYSLOG = 1 ] && [ -n "$RSD" ]; then
+if [ $RSYSLOG = 1 ] && [ -n "$RSD" ] && want e; then
   log "== e: rsyslog $("$RSD" -v | head -1 | awk '{print $2}' | tr -d ,) imfile -> omfwd (TLS, ossl) -> imtcp (TLS) -> omfile"
   for rep in $(seq "$REPS"); do
     d=$T/rs$rep
@@ -408,7 +431,7 @@ cg_one() { # key lines format file [extra]
     cat "$T/cg.$key.top"
   } >>"$OUT"
 }
-if [ $CALLGRIND = 1 ] && command -v valgrind >/dev/null; then
+if [ $CALLGRIND = 1 ] && command -v valgrind >/dev/null && want f; then
   log "== f: callgrind ($NCG lines)"
   CGCRI=("$T"/cg/*_*.log)
   CGDOCKER=("$T"/cg/*-json.log)
@@ -466,6 +489,7 @@ else
   log "== f: callgrind skipped"
 fi
 
+if want g; then
 # ---- g: query ----
 log "== g: query, one pod one hour, first page (100), over $NSTORE records"
 "$B/bench-store-bench" --data "$T/store" --records "$NSTORE" --queries 200 >"$T/g.out" || die "store-bench failed"
@@ -485,6 +509,9 @@ R[g.cli]=$(median <"$T/g.cli_ms")
 R[g.cli_rows]=$(wc -l <"$T/g.cli")
 rm -rf "$T/store"
 
+fi
+
+if want q; then
 # ---- q: query benchmark (its own table, reprinted below) ----
 log "== q: query benchmark over $NQUERY records (bench/query/run.sh)"
 CAIRN_BENCH_BUILD=$B CAIRN_BENCH_NO_BUILD=1 bash "$S/bench/query/run.sh" --records "$NQUERY" \
@@ -492,7 +519,12 @@ CAIRN_BENCH_BUILD=$B CAIRN_BENCH_NO_BUILD=1 bash "$S/bench/query/run.sh" --recor
   die "bench/query/run.sh failed (see $OUT)"
 rm -rf "$T/qstore"
 
+fi
+
 # ---- table ----
+# (scenarios left out by --only leave their keys unset: print - for them)
+set +u
+KPER=${KPER:-${CAIRN_BENCH_KAFKA_PER_MSG:-500}}
 fmtn() { awk -v x="$1" 'BEGIN {if (x=="" || x=="nan") print "-"; else if (x>=1e6) printf "%.2fM", x/1e6; else if (x>=1e3) printf "%.0fk", x/1e3; else printf "%.3g", x}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-"; else printf "%.2f", a/b}'; }
 {
@@ -538,6 +570,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
     echo "callgrind aggregator hot path (bench-agg-ingest, no startup): $(calc "${R[f.ingest.ir]}") instructions per record stored, $(calc "${R[f.forward.ir]}") per record forwarded (scan + JSON)"
   fi
   echo "query (${NSTORE} records, store build $(fmtn "${R[g.build]}") records/s): one pod one hour first page p50 ${R[g.p50]} ms, p99 ${R[g.p99]} ms (API); cairn-query CLI ${R[g.cli]} ms wall ($(calc "${R[g.cli_rows]}") rows)   (budget < 50 ms at 10M)"
-  cat "$T/q.table"
+  [ -f "$T/q.table" ] && cat "$T/q.table"
 } | tee -a "$OUT"
 echo "results: $OUT" >&2
