@@ -1,7 +1,9 @@
 /* collector/batch.c: build one batch of Cairn__Record from parser records
  * (message and attrs bytes copied into the batch arena, file metadata borrowed
  * from refcounted col_file), remember per file the offset that becomes its
- * checkpoint once the batch is acked, and encode it (protobuf + zstd).
+ * checkpoint once the batch is acked, and encode it (protobuf + zstd): with
+ * protobuf-c (col__batch_encode) or the hand-written encoder of proto/pack.h
+ * (col__batch_encode_pack), which give the same bytes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -134,13 +136,10 @@ bool col__batch_full(const col_batch *b, uint64_t max_records, uint64_t max_byte
   return (max_records && b->n >= max_records) || (max_bytes && b->raw_bytes >= max_bytes);
 }
 
-cairn_err col__batch_encode(col_batch *b, pb_codec *codec) {
-  cairn_buf_reset(&b->payload);
-  cairn_err err = pb_batch_encode(codec, (Cairn__Record *const *)b->recs, b->n, &b->payload,
-                                  &b->raw_size);
-  if (err != CAIRN_OK) return err;
-  /* the codec reserved ZSTD_compressBound(raw) (several MiB); the batch may
-   * wait in the queue for a while, so keep only the compressed bytes */
+/* After a successful encode: keep only the compressed bytes (the encoder
+ * reserved ZSTD_compressBound(raw), several MiB, and the batch may wait in
+ * the queue for a while) and give the record memory back. */
+static void batch_encoded(col_batch *b) {
   if (b->payload.cap > b->payload.len + 4096) {
     uint8_t *p = realloc(b->payload.ptr, b->payload.len ? b->payload.len : 1);
     if (p) {
@@ -148,10 +147,26 @@ cairn_err col__batch_encode(col_batch *b, pb_codec *codec) {
       b->payload.cap = b->payload.len ? b->payload.len : 1;
     }
   }
-  /* the payload carries everything now: give the record memory back */
   free(b->recs);
   b->recs = NULL;
   b->cap = 0;
   cairn_arena_fini(&b->arena);
+}
+
+cairn_err col__batch_encode(col_batch *b, pb_codec *codec) {
+  cairn_buf_reset(&b->payload);
+  cairn_err err = pb_batch_encode(codec, (Cairn__Record *const *)b->recs, b->n, &b->payload,
+                                  &b->raw_size);
+  if (err != CAIRN_OK) return err;
+  batch_encoded(b);
+  return CAIRN_OK;
+}
+
+cairn_err col__batch_encode_pack(col_batch *b, pb_pack *pk) {
+  cairn_buf_reset(&b->payload);
+  cairn_err err = pb_pack_encode(pk, (Cairn__Record *const *)b->recs, b->n, &b->payload,
+                                 &b->raw_size);
+  if (err != CAIRN_OK) return err;
+  batch_encoded(b);
   return CAIRN_OK;
 }

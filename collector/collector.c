@@ -155,12 +155,12 @@ static void close_batch(col_collector *c) {
 }
 
 /* Threadpool: protobuf + zstd. The batch is closed, so nothing on the loop
- * touches it, and the codec is used by one job at a time. (A 1 MiB batch
+ * touches it, and the encoder is used by one job at a time. (A 1 MiB batch
  * costs a few ms here; too long to do on the loop.) */
 static void encode_work(uv_work_t *req) {
   col_collector *c = req->data;
   col_batch *b = c->encoding_batch;
-  b->encode_err = col__batch_encode(b, c->codec);
+  b->encode_err = col__batch_encode_pack(b, c->pack);
 }
 
 static void encode_after(uv_work_t *req, int status) {
@@ -479,8 +479,8 @@ cairn_err col_collector_new(const col_config *cfg, col_collector **out, char *er
   col__tls_config(cfg, &tc);
   err = pb_tls_ctx_new(&tc, &c->tls, errbuf, errlen);
   if (err != CAIRN_OK) goto out_ckpt;
-  c->codec = pb_codec_new(1);
-  if (!c->codec) {
+  c->pack = pb_pack_new(1);
+  if (!c->pack) {
     err = CAIRN_E_NOMEM;
     snprintf(errbuf, errlen, "out of memory creating the zstd codec");
     goto out_tls;
@@ -493,7 +493,7 @@ cairn_err col_collector_new(const col_config *cfg, col_collector **out, char *er
   return CAIRN_OK;
 
 out_codec:
-  pb_codec_free(c->codec);
+  pb_pack_free(c->pack);
 out_tls:
   pb_tls_ctx_free(c->tls);
 out_ckpt:
@@ -602,7 +602,7 @@ void col_collector_free(col_collector *c) {
   free(c->known);
   free(c->bad);
   free(c->in_stats);
-  pb_codec_free(c->codec);
+  pb_pack_free(c->pack);
   pb_tls_ctx_free(c->tls);
   col__ckpt_close(c->ck);
   col__spool_close(c->spool);
