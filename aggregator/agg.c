@@ -20,34 +20,6 @@
 #include "common/log.h"
 #include "proto/http.h"
 
-static cairn_err config_copy(agg_config *dst, const agg_config *src) {
-  *dst = *src;
-  memset(&dst->kafka_property, 0, sizeof(dst->kafka_property));
-  memset(&dst->node_policy, 0, sizeof(dst->node_policy));
-  char **strs[] = {&dst->data_dir,      &dst->listen,       &dst->tls_cert,
-                   &dst->tls_key,       &dst->tls_ca,       &dst->kafka_brokers,
-                   &dst->kafka_topic,   &dst->kafka_topic_audit, &dst->kafka_topic_k8s,
-                   &dst->query_listen, &dst->query_acl, &dst->query_port_file,
-                   &dst->metrics_listen,
-                   &dst->port_file,     &dst->metrics_port_file, &dst->log_level,
-                   &dst->log_format,    &dst->signing_key, &dst->tls_min_version};
-  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-    if (*strs[i]) {
-      *strs[i] = strdup(*strs[i]);
-      if (!*strs[i]) return CAIRN_E_NOMEM;
-    }
-  }
-  for (size_t i = 0; i < src->kafka_property.n; i++) {
-    cairn_err e = cairn_str_list_push(&dst->kafka_property, src->kafka_property.v[i]);
-    if (e) return e;
-  }
-  for (size_t i = 0; i < src->node_policy.n; i++) {
-    cairn_err e = cairn_str_list_push(&dst->node_policy, src->node_policy.v[i]);
-    if (e) return e;
-  }
-  return CAIRN_OK;
-}
-
 /* ---- shutdown on the loop ---- */
 
 static void close_if_open(uv_handle_t *h, bool *open) {
@@ -138,7 +110,7 @@ cairn_err agg_new(const agg_config *cfg, agg **out, char *errbuf, size_t errlen)
   agg *a = calloc(1, sizeof(*a));
   if (!a) return CAIRN_E_NOMEM;
   atomic_init(&a->stop_requested, false);
-  e = config_copy(&a->cfg, cfg);
+  e = agg_config_copy(&a->cfg, cfg);
   if (e != CAIRN_OK) goto out_free;
   if (!a->cfg.shutdown_timeout_ns) a->cfg.shutdown_timeout_ns = 10LL * 1000000000LL;
   if (!a->cfg.group_commit) a->cfg.group_commit = 64;

@@ -43,6 +43,8 @@ typedef struct agg_config {
   cairn_str_list kafka_property; /* "KEY=VALUE" pairs passed to librdkafka */
   uint64_t kafka_records_per_message; /* 1 (default, 0 = 1): one JSON object per message;
                                          N > 1: up to N records of one key as JSON lines */
+  char *kafka_format;      /* "json" (default) or "protobuf": a cairn.RecordBatch of the
+                              records' stored bytes */
   cairn_str_list node_policy;    /* "IDENTITY=NODE-GLOB": certificate CN allowed to state
                                     nodes matching the glob (cluster-wide certificate) */
   char *query_listen;      /* "HOST:PORT" for remote queries (mTLS); NULL = off */
@@ -93,6 +95,11 @@ CAIRN_MUST_CHECK cairn_err agg_config_validate(const agg_config *cfg, char *errb
 
 /* Release every string agg_config_load allocated; cfg is left zeroed. */
 void agg_config_free(agg_config *cfg);
+
+/* dst = a deep copy of src (every string and list option duplicated, from
+ * the option table, so a new option can never be shared and freed twice);
+ * release it with agg_config_free, also after CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err agg_config_copy(agg_config *dst, const agg_config *src);
 
 /* Print usage (synopsis + one line per option) to f. */
 void agg_config_usage(FILE *f);

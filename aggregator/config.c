@@ -49,7 +49,11 @@ static const cairn_opt agg_opts[] = {
         kafka_records_per_message, "1", false,
         "1: one JSON record per Kafka message; N > 1: up to N consecutive records of one source "
         "stream per message, as JSON lines with headers cairn-first-seq, cairn-last-seq, "
-        "cairn-count (fewer, larger messages: far less producer CPU)"),
+        "cairn-count (fewer, larger messages: far less producer CPU); N > 1 also sets "
+        "max.in.flight.requests.per.connection=1 unless --kafka-property sets it"),
+    OPT("kafka-format", "kafka.format", CAIRN_OPT_STR, kafka_format, "json", false,
+        "json: records as JSON objects (lines); protobuf: a cairn.RecordBatch of the records' "
+        "stored bytes, exactly the bytes the hash chain covers (header cairn-format: protobuf)"),
     OPT("query-listen", "query.listen", CAIRN_OPT_STR, query_listen, NULL, false,
         "HOST:PORT for remote queries (mTLS with the --tls-* files; needs --query-acl)"),
     OPT("query-acl", "query.acl", CAIRN_OPT_STR, query_acl, NULL, false,
@@ -206,17 +210,10 @@ cairn_err agg_config_validate(const agg_config *cfg, char *errbuf, size_t errlen
       return CAIRN_E_CONFIG;
     }
   }
-  if (cfg->kafka_records_per_message > 1) {
-    /* records went missing under injected broker errors with the idempotent
-     * producer (docs/OPERATIONS.md, "Grouped messages"): not for production */
-    const char *x = getenv("CAIRN_EXPERIMENTAL_KAFKA_GROUPING");
-    if (!x || strcmp(x, "1") != 0) {
-      snprintf(errbuf, errlen,
-               "--kafka-records-per-message: grouped messages are experimental (records went "
-               "missing under injected broker errors, docs/OPERATIONS.md); set "
-               "CAIRN_EXPERIMENTAL_KAFKA_GROUPING=1 to test them");
-      return CAIRN_E_CONFIG;
-    }
+  if (cfg->kafka_format && strcmp(cfg->kafka_format, "json") != 0 &&
+      strcmp(cfg->kafka_format, "protobuf") != 0) {
+    snprintf(errbuf, errlen, "--kafka-format: '%s' is not json or protobuf", cfg->kafka_format);
+    return CAIRN_E_CONFIG;
   }
   if (cfg->kafka_records_per_message > 100000) {
     snprintf(errbuf, errlen, "--kafka-records-per-message: %llu is too large (1 .. 100000)",
@@ -253,6 +250,10 @@ cairn_err agg_config_load(agg_config *cfg, int argc, char **argv, bool *help, bo
 void agg_config_free(agg_config *cfg) {
   cairn_config_free(agg_opts, AGG_NOPTS, cfg);
   memset(cfg, 0, sizeof(*cfg));
+}
+
+cairn_err agg_config_copy(agg_config *dst, const agg_config *src) {
+  return cairn_config_copy(agg_opts, AGG_NOPTS, dst, src, sizeof(*dst));
 }
 
 void agg_config_usage(FILE *f) { cairn_config_usage(f, agg_synopsis, agg_opts, AGG_NOPTS); }

@@ -10,6 +10,13 @@
  * thread. A failed delivery rewinds production to the cursor: delivery into
  * Kafka is at-least-once (a rewind or a crash between delivery and cursor
  * commit can produce a record twice; never zero times).
+ * With --kafka-format protobuf a message's value is instead a cairn.RecordBatch
+ * whose records are the stored bytes themselves (the bytes the hash chain's
+ * leaves cover), one or up to N per message, with the seq/count headers and
+ * cairn-format: protobuf: no rendering, and fewer bytes to compress.
+ * Records are rendered from their stored bytes (sto_scan_after_raw,
+ * pb_view_parse, pb_view_json) without protobuf-c; a record the view cannot
+ * take exactly is unpacked and rendered by pb_record_json, to the same JSON.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,9 +27,11 @@
 #include <librdkafka/rdkafka.h>
 
 #include "aggregator/internal.h"
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/timeparse.h"
+#include "proto/json.h"
 
 #define KAFKA_RING_CAP (1u << 16)           /* messages produced but not yet delivered */
 #define KAFKA_SCAN_MAX 4096u                /* records per storage scan (one read txn) */
@@ -31,9 +40,11 @@
 #define HDR_FIRST "cairn-first-seq"         /* grouped messages: headers (decimal text) */
 #define HDR_LAST "cairn-last-seq"
 #define HDR_COUNT "cairn-count"
+#define HDR_FORMAT "cairn-format"          /* "protobuf" on --kafka-format protobuf values */
 #define KAFKA_CURSOR_INTERVAL_NS 200000000LL /* cursor updates at most every 200 ms */
 #define KAFKA_IDLE_WAIT_NS 100000000LL      /* poll fallback when nothing is notified */
 #define KAFKA_ERR_LOG_INTERVAL_NS (10LL * 1000000000LL)
+#define KAFKA_UNPACK_BLOCK (16u << 10)      /* arena block for a record the view cannot take */
 
 typedef struct kafka_slot {
   uint64_t first, last; /* seqs of the message's first and last record */
@@ -90,11 +101,26 @@ struct agg_kafka {
   rd_kafka_topic_t *rkt, *rkt_audit, *rkt_k8s; /* owned handles of the three topics (one
                                                   lookup at start, not one per message) */
   uint32_t per_msg;        /* records per message (1 = one JSON object per message) */
+  bool protobuf;           /* --kafka-format protobuf: values are cairn.RecordBatch bytes */
   size_t group_max_bytes;  /* value size that closes a group (message.max.bytes - slack) */
   kafka_group group;       /* forwarding thread only */
   kafka_vbuf *vbufs;       /* owned, forwarding thread only: values of grouped messages */
   size_t n_vbufs, cap_vbufs;
+  cairn_err scan_err;      /* forwarding thread only: why a scan callback stopped, or OK */
+  cairn_arena unpack;      /* forwarding thread only: records the view cannot take */
+  pb_rec_view view;        /* forwarding thread only: the record being rendered */
+  char inflight[64];       /* ", N request(s) in flight ..." for the start line (grouped), or "" */
 };
+
+/* What the forwarder needs of a record besides its JSON; strings borrowed
+ * from the stored bytes (or from k->unpack) until the next record. */
+typedef struct kafka_rec {
+  uint64_t seq;         /* the record's seq field */
+  uint32_t source;      /* Cairn__Source value: picks the topic */
+  uint64_t file_stream; /* key */
+  const uint8_t *inst;  /* key: instance_id, inst_len bytes */
+  size_t inst_len;
+} kafka_rec;
 
 static kafka_slot *ring_at(agg_kafka *k, size_t i) {
   return &k->ring[(k->head + i) & (KAFKA_RING_CAP - 1)];
@@ -221,6 +247,7 @@ cairn_err agg__kafka_new(agg *a, const agg_config *cfg, agg_kafka **out, char *e
   agg_kafka *k = calloc(1, sizeof(*k));
   if (!k) return CAIRN_E_NOMEM;
   k->a = a;
+  cairn_arena_init(&k->unpack, KAFKA_UNPACK_BLOCK); /* allocates nothing until used */
   k->topic = strdup(cfg->kafka_topic && *cfg->kafka_topic ? cfg->kafka_topic : "cairn-records");
   k->topic_audit = strdup(cfg->kafka_topic_audit && *cfg->kafka_topic_audit ? cfg->kafka_topic_audit
                                                                            : k->topic ? k->topic : "");
@@ -252,6 +279,16 @@ cairn_err agg__kafka_new(agg *a, const agg_config *cfg, agg_kafka **out, char *e
                          errlen);
   for (size_t i = 0; e == CAIRN_OK && i < sizeof(defaults) / sizeof(defaults[0]); i++)
     e = conf_set(conf, defaults[i][0], defaults[i][1], "built-in kafka setting", errbuf, errlen);
+  /* grouped messages: one Produce request in flight per broker connection
+   * unless --kafka-property says otherwise. With several, librdkafka's mock
+   * cluster appended a later batch of a partition after failing an earlier
+   * one, and the idempotent producer then took the failed batch as
+   * delivered; grouping sends few, large batches, so pipelining them gains
+   * little (docs/OPERATIONS.md, "Kafka: message format and producer
+   * settings") */
+  if (e == CAIRN_OK && cfg->kafka_records_per_message > 1)
+    e = conf_set(conf, "max.in.flight.requests.per.connection", "1",
+                 "built-in kafka setting for --kafka-records-per-message", errbuf, errlen);
   for (size_t i = 0; e == CAIRN_OK && i < cfg->kafka_property.n; i++) {
     const char *kv = cfg->kafka_property.v[i];
     const char *eq = strchr(kv, '=');
@@ -278,6 +315,15 @@ cairn_err agg__kafka_new(agg *a, const agg_config *cfg, agg_kafka **out, char *e
   k->group_max_bytes = max_msg > 2 * KAFKA_GROUP_SLACK ? (size_t)max_msg - KAFKA_GROUP_SLACK
                                                        : KAFKA_GROUP_SLACK;
   k->per_msg = cfg->kafka_records_per_message > 1 ? (uint32_t)cfg->kafka_records_per_message : 1;
+  k->protobuf = cfg->kafka_format && strcmp(cfg->kafka_format, "protobuf") == 0;
+  if (k->per_msg > 1) { /* for the start line: what grouped mode runs with */
+    char v[24];
+    size_t vl = sizeof(v);
+    if (rd_kafka_conf_get(conf, "max.in.flight.requests.per.connection", v, &vl) !=
+        RD_KAFKA_CONF_OK)
+      snprintf(v, sizeof(v), "?");
+    snprintf(k->inflight, sizeof(k->inflight), ", %s request(s) in flight per connection", v);
+  }
   rd_kafka_conf_set_opaque(conf, k);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_error_cb(conf, on_error);
@@ -328,9 +374,9 @@ out_free:
 
 /* "<instance_id>/<file_stream>" into key (KAFKA_KEY_MAX bytes, cut at
  * KAFKA_KEY_MAX - 1 as snprintf would); returns its length. */
-static size_t key_build(const Cairn__Record *rec, char *key) {
-  const char *inst = rec->instance_id ? rec->instance_id : "";
-  size_t il = strlen(inst);
+static size_t key_build(const kafka_rec *rec, char *key) {
+  const uint8_t *inst = rec->inst;
+  size_t il = rec->inst_len;
   char num[24];
   char *p = num + sizeof(num);
   uint64_t v = rec->file_stream;
@@ -341,7 +387,7 @@ static size_t key_build(const Cairn__Record *rec, char *key) {
   size_t nl = (size_t)(num + sizeof(num) - p);
   size_t len = 0;
   size_t take = il < KAFKA_KEY_MAX - 1 ? il : KAFKA_KEY_MAX - 1;
-  memcpy(key, inst, take);
+  if (take) memcpy(key, inst, take);
   len = take;
   if (len < KAFKA_KEY_MAX - 1) key[len++] = '/';
   take = nl < KAFKA_KEY_MAX - 1 - len ? nl : KAFKA_KEY_MAX - 1 - len;
@@ -353,26 +399,28 @@ static size_t key_build(const Cairn__Record *rec, char *key) {
 
 /* One topic per source type when configured, so retention and access can
  * differ between container logs and audit trails. */
-static rd_kafka_topic_t *topic_of(const agg_kafka *k, const Cairn__Record *rec) {
+static rd_kafka_topic_t *topic_of(const agg_kafka *k, const kafka_rec *rec) {
   return rec->source == CAIRN__SOURCE__SOURCE_AUDIT       ? k->rkt_audit
          : rec->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT ? k->rkt_k8s
                                                           : k->rkt;
 }
 
 /* Hand one message (records first..last) to librdkafka (it copies the key,
- * and the value unless grouped) and track it in the ring. grouped adds the three headers. false when
+ * and the value unless grouped) and track it in the ring. grouped and
+ * protobuf messages carry the three seq/count headers, protobuf ones also
+ * cairn-format: protobuf. false when
  * librdkafka refused it (queue full or an error, logged): nothing was
  * queued, the caller stops and the records are scanned again later. */
 static bool produce_msg(agg_kafka *k, rd_kafka_topic_t *rkt, const char *key, size_t key_len,
                         const void *value, size_t len, uint64_t first, uint64_t last,
                         uint32_t count, bool grouped) {
   rd_kafka_resp_err_t err;
-  if (!grouped) {
+  if (!grouped && !k->protobuf) {
     err = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
                             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)last), RD_KAFKA_V_END);
   } else {
-    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
     char b[3][24];
     int n0 = snprintf(b[0], sizeof(b[0]), "%" PRIu64, first);
     int n1 = snprintf(b[1], sizeof(b[1]), "%" PRIu64, last);
@@ -380,8 +428,10 @@ static bool produce_msg(agg_kafka *k, rd_kafka_topic_t *rkt, const char *key, si
     rd_kafka_header_add(h, HDR_FIRST, -1, b[0], n0);
     rd_kafka_header_add(h, HDR_LAST, -1, b[1], n1);
     rd_kafka_header_add(h, HDR_COUNT, -1, b[2], n2);
-    /* no copy: value stays valid until the delivery report (group_flush) */
-    err = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(0),
+    if (k->protobuf) rd_kafka_header_add(h, HDR_FORMAT, -1, "protobuf", 8);
+    /* grouped, no copy: value stays valid until the delivery report (group_flush) */
+    err = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(rkt),
+                            RD_KAFKA_V_MSGFLAGS(grouped ? 0 : RD_KAFKA_MSG_F_COPY),
                             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
                             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)last),
                             RD_KAFKA_V_END);
@@ -470,12 +520,73 @@ static void render_failed(agg_kafka *k, uint64_t seq) {
   k->queue_full = true; /* back off like a full queue */
 }
 
-/* sto_scan_after callback, --kafka-records-per-message > 1: add the record
- * to the open group, producing the group first when the record cannot join
- * it. false stops the scan. */
-static bool group_one(const Cairn__Record *rec, void *ud) {
+/* Fill *rec from the stored bytes p[0..n): in place with pb_view_parse, or
+ * (a record the view cannot take exactly) unpacked into k->unpack, then
+ * *r is set. CAIRN_E_CORRUPT when protobuf-c cannot decode it either,
+ * CAIRN_E_NOMEM. */
+static cairn_err rec_open(agg_kafka *k, const uint8_t *p, size_t n, kafka_rec *rec,
+                          const Cairn__Record **r) {
+  *r = NULL;
+  if (pb_view_parse(p, n, &k->view)) {
+    const pb_rec_view *v = &k->view;
+    *rec = (kafka_rec){v->seq, v->source, v->file_stream, v->instance_id.p, v->instance_id.n};
+    return CAIRN_OK;
+  }
+  cairn_arena_reset(&k->unpack);
+  Cairn__Record *u;
+  cairn_err e = pb_record_unpack(p, n, &k->unpack, &u);
+  if (e != CAIRN_OK) return e == CAIRN_E_PROTO ? CAIRN_E_CORRUPT : e;
+  const char *inst = u->instance_id ? u->instance_id : "";
+  *rec = (kafka_rec){u->seq, (uint32_t)u->source, u->file_stream, (const uint8_t *)inst,
+                     strlen(inst)};
+  *r = u;
+  return CAIRN_OK;
+}
+
+/* Append the value of the record rec_open opened (r as it set it) from its
+ * stored bytes p[0..n): its JSON and a newline when grouped, or (protobuf)
+ * the bytes themselves as one RecordBatch.records entry (key, length,
+ * bytes), so a message's value is a cairn.RecordBatch. */
+static cairn_err rec_value(agg_kafka *k, const Cairn__Record *r, const uint8_t *p, size_t n,
+                           cairn_buf *out) {
+  if (k->protobuf) {
+    uint8_t hdr[11];
+    size_t hl = 0;
+    hdr[hl++] = 0x0a; /* field 1, length-delimited */
+    uint64_t v = n;
+    do {
+      hdr[hl++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+      v >>= 7;
+    } while (v);
+    cairn_err e = cairn_buf_append(out, hdr, hl);
+    return e ? e : cairn_buf_append(out, p, n);
+  }
+  cairn_err e = r ? pb_record_json(r, out) : pb_view_json(&k->view, out);
+  if (e == CAIRN_OK && k->per_msg > 1) e = cairn_buf_append(out, "\n", 1);
+  return e;
+}
+
+/* A stored record protobuf-c cannot decode (or no memory to): the scan
+ * stops there, and kafka_main logs it like a failed scan. */
+static bool open_failed(agg_kafka *k, uint64_t key_seq, cairn_err e) {
+  if (e == CAIRN_E_NOMEM) {
+    render_failed(k, key_seq);
+    return false;
+  }
+  k->scan_err = e;
+  return false;
+}
+
+/* sto_scan_after_raw callback, --kafka-records-per-message > 1: add the
+ * record to the open group, producing the group first when the record cannot
+ * join it. false stops the scan. */
+static bool group_one(uint64_t key_seq, const uint8_t *p, size_t n, void *ud) {
   agg_kafka *k = ud;
   kafka_group *g = &k->group;
+  kafka_rec rb, *rec = &rb;
+  const Cairn__Record *r;
+  cairn_err oe = rec_open(k, p, n, rec, &r);
+  if (oe != CAIRN_OK) return open_failed(k, key_seq, oe);
   char key[KAFKA_KEY_MAX];
   size_t kl = key_build(rec, key);
   rd_kafka_topic_t *rkt = topic_of(k, rec);
@@ -484,7 +595,7 @@ static bool group_one(const Cairn__Record *rec, void *ud) {
   }
   if (!g->rkt && k->n >= KAFKA_RING_CAP) return false;
   size_t before = g->value.len;
-  if (pb_record_json(rec, &g->value) != CAIRN_OK || cairn_buf_append(&g->value, "\n", 1) != CAIRN_OK) {
+  if (rec_value(k, r, p, n, &g->value) != CAIRN_OK) {
     g->value.len = before;
     render_failed(k, rec->seq);
     return false;
@@ -495,8 +606,7 @@ static bool group_one(const Cairn__Record *rec, void *ud) {
     g->value.len = before;
     if (!group_flush(k)) return false;
     if (k->n >= KAFKA_RING_CAP) return false;
-    if (pb_record_json(rec, &g->value) != CAIRN_OK ||
-        cairn_buf_append(&g->value, "\n", 1) != CAIRN_OK || g->value.len != rec_len) {
+    if (rec_value(k, r, p, n, &g->value) != CAIRN_OK || g->value.len != rec_len) {
       g->value.len = 0;
       render_failed(k, rec->seq);
       return false;
@@ -515,12 +625,16 @@ static bool group_one(const Cairn__Record *rec, void *ud) {
   return true;
 }
 
-/* sto_scan_after callback, one record per message. false stops the scan. */
-static bool produce_one(const Cairn__Record *rec, void *ud) {
+/* sto_scan_after_raw callback, one record per message. false stops the scan. */
+static bool produce_one(uint64_t key_seq, const uint8_t *p, size_t n, void *ud) {
   agg_kafka *k = ud;
   if (k->n >= KAFKA_RING_CAP) return false;
+  kafka_rec rb, *rec = &rb;
+  const Cairn__Record *r;
+  cairn_err oe = rec_open(k, p, n, rec, &r);
+  if (oe != CAIRN_OK) return open_failed(k, key_seq, oe);
   cairn_buf_reset(&k->json);
-  if (pb_record_json(rec, &k->json) != CAIRN_OK) {
+  if (rec_value(k, r, p, n, &k->json) != CAIRN_OK) {
     render_failed(k, rec->seq);
     return false;
   }
@@ -560,8 +674,9 @@ static void *kafka_main(void *arg) {
   atomic_store(&a->m.kafka_cursor, c0);
   cairn_log_info(AGG_COMP,
                  "kafka forwarding to topic %s (audit: %s, k8s-audit: %s; brokers %s) from seq %" PRIu64
-                 ", %" PRIu32 " record(s) per message",
-                 k->topic, k->topic_audit, k->topic_k8s, k->brokers, c0 + 1, k->per_msg);
+                 ", %" PRIu32 " record(s) per message as %s%s",
+                 k->topic, k->topic_audit, k->topic_k8s, k->brokers, c0 + 1, k->per_msg,
+                 k->protobuf ? "protobuf (cairn.RecordBatch)" : "JSON", k->inflight);
   int64_t timeout_ns;
   for (;;) {
     pthread_mutex_lock(&k->mu);
@@ -578,8 +693,10 @@ static void *kafka_main(void *arg) {
        * the ring has room for */
       size_t room = (size_t)(KAFKA_RING_CAP - k->n) * k->per_msg;
       size_t step = (KAFKA_SCAN_MAX + k->per_msg - 1) / k->per_msg * k->per_msg;
-      cairn_err e = sto_scan_after(a->env, k->produce_pos, room < step ? room : step,
-                                   k->per_msg > 1 ? group_one : produce_one, k);
+      k->scan_err = CAIRN_OK;
+      cairn_err e = sto_scan_after_raw(a->env, k->produce_pos, room < step ? room : step,
+                                       k->per_msg > 1 ? group_one : produce_one, k);
+      if (e == CAIRN_OK) e = k->scan_err;
       if (k->per_msg > 1) (void)group_flush(k); /* the rest of the scan: never held back */
       if (e != CAIRN_OK) {
         cairn_log_error(AGG_COMP, "kafka: reading records after seq %" PRIu64 " in %s failed: %s",
@@ -661,6 +778,7 @@ void agg__kafka_free(agg_kafka *k) {
   pthread_cond_destroy(&k->cv);
   pthread_mutex_destroy(&k->mu);
   cairn_buf_fini(&k->json);
+  cairn_arena_fini(&k->unpack);
   free(k->ring);
   free(k->brokers);
   free(k->topic);

@@ -215,7 +215,7 @@ for kafka in 0 1 2; do
       PIDS+=("$kp")
       wait_for 30 "mock Kafka" test -s "$T/kafka.addr"
       kargs=(--kafka-brokers "$(cat "$T/kafka.addr")")
-      [ $kafka = 2 ] && kargs+=(--kafka-records-per-message "$KPER") && export CAIRN_EXPERIMENTAL_KAFKA_GROUPING=1
+      [ $kafka = 2 ] && kargs+=(--kafka-records-per-message "$KPER")
     fi
     "$B/cairn-aggregator" --data "$T/data.$tag" --listen 127.0.0.1:0 --port-file "$T/agg.addr" \
       --metrics-listen 127.0.0.1:0 --metrics-port-file "$T/agg.maddr" --tls-cert "$T/pki/server.pem" \

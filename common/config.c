@@ -474,6 +474,32 @@ void cairn_config_free(const cairn_opt *tbl, size_t n, void *cfg) {
   }
 }
 
+cairn_err cairn_config_copy(const cairn_opt *tbl, size_t n, void *dst, const void *src,
+                            size_t size) {
+  memcpy(dst, src, size);
+  /* first detach every owned field, so a failure leaves nothing shared */
+  for (size_t i = 0; i < n; i++) {
+    char *field = (char *)dst + tbl[i].offset;
+    if (tbl[i].type == CAIRN_OPT_STR) *(char **)field = NULL;
+    else if (tbl[i].type == CAIRN_OPT_LIST) memset(field, 0, sizeof(cairn_str_list));
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *sf = (const char *)src + tbl[i].offset;
+    char *df = (char *)dst + tbl[i].offset;
+    if (tbl[i].type == CAIRN_OPT_STR) {
+      const char *v = *(char *const *)sf;
+      if (v && !(*(char **)df = strdup(v))) return CAIRN_E_NOMEM;
+    } else if (tbl[i].type == CAIRN_OPT_LIST) {
+      const cairn_str_list *l = (const cairn_str_list *)sf;
+      for (size_t k = 0; k < l->n; k++) {
+        cairn_err e = cairn_str_list_push((cairn_str_list *)df, l->v[k]);
+        if (e != CAIRN_OK) return e;
+      }
+    }
+  }
+  return CAIRN_OK;
+}
+
 void cairn_config_usage(FILE *f, const char *synopsis, const cairn_opt *tbl, size_t n) {
   fprintf(f, "usage: %s\n\noptions (flag, environment variable, default):\n", synopsis);
   fprintf(f, "  --config FILE\n      CAIRN_CONFIG; YAML file with the keys below\n");

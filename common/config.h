@@ -64,6 +64,14 @@ CAIRN_MUST_CHECK cairn_err cairn_config_load(const cairn_opt *tbl, size_t n, voi
 /* Free every string/list the table refers to in cfg. */
 void cairn_config_free(const cairn_opt *tbl, size_t n, void *cfg);
 
+/* Copy the size-byte struct src into dst (any previous contents of dst are
+ * overwritten, not freed), duplicating every CAIRN_OPT_STR string and
+ * CAIRN_OPT_LIST list of tbl so dst owns its own; free it with
+ * cairn_config_free. On CAIRN_E_NOMEM dst holds what was copied so far and
+ * must still be freed. */
+CAIRN_MUST_CHECK cairn_err cairn_config_copy(const cairn_opt *tbl, size_t n, void *dst,
+                                             const void *src, size_t size);
+
 /* Print "usage: SYNOPSIS" and one line per option (flag, env, default, help). */
 void cairn_config_usage(FILE *f, const char *synopsis, const cairn_opt *tbl, size_t n);
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "proto/proto.h"
+#include "proto/recview.h"
 
 /* Arena-backed protobuf-c allocator with a byte budget: decoding untrusted
  * input expands it (a 2-byte empty Attr becomes a ~60-byte struct), so the
@@ -23,5 +24,12 @@ typedef struct pb__budget_alloc {
 /* Initialise ba and return an allocator that draws on it. ba must outlive
  * every use of the returned allocator. */
 ProtobufCAllocator pb__budget_allocator(pb__budget_alloc *ba, cairn_arena *a, size_t budget);
+
+/* pb_view_parse, and on success *bound (may be NULL) gets an upper bound of
+ * the bytes protobuf-c's unpack of the same record would take from the
+ * codec's budget allocator (structs, strings, attr array, scan slabs, each
+ * 16-aligned), so a batch whose records all parse can be held to the same
+ * expansion limit as one that protobuf-c unpacks. */
+bool pb__view_parse_bound(const uint8_t *p, size_t n, pb_rec_view *v, size_t *bound);
 
 #endif

@@ -1,45 +1,25 @@
 /* proto/json.c: one JSON object per stored record. The same shape goes to
  * Kafka (the retention copy) and to `cairn-query --output json`, so an auditor
- * sees one format everywhere. Hand-built with common/text.h: no JSON library
- * in proto, and no intermediate tree per record. */
+ * sees one format everywhere. Hand-built: no JSON library in proto, and no
+ * intermediate tree per record.
+ *
+ * One renderer, pb_view_json, works on a pb_rec_view (proto/recview.h): the
+ * Kafka forwarder views the stored bytes in place, pb_record_json views a
+ * Cairn__Record. It reserves an upper bound of the object once and writes
+ * through a pointer; strings are UTF-8 checked and JSON-escaped in the same
+ * pass, 8 bytes at a time over plain ASCII, and rewound when they turn out
+ * not to be UTF-8 (then "" for a string field, base64 for a bytes field,
+ * exactly what checking first and escaping after produced).
+ */
+#include <assert.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/text.h"
 #include "common/timeparse.h"
+#include "proto/json.h"
 #include "proto/proto.h"
-
-static cairn_err key(cairn_buf *o, bool *first, const char *k) {
-  cairn_err e = cairn_buf_append(o, *first ? "\"" : ",\"", *first ? 1 : 2);
-  *first = false;
-  if (!e) e = cairn_buf_append_str(o, k);
-  if (!e) e = cairn_buf_append(o, "\":", 2);
-  return e;
-}
-
-static cairn_err str_field(cairn_buf *o, bool *first, const char *k, const char *v) {
-  if (!v || !*v) return CAIRN_OK;
-  cairn_err e = key(o, first, k);
-  size_t n = strlen(v);
-  if (!e && cairn_utf8_valid((const uint8_t *)v, n)) return cairn_json_str(o, (const uint8_t *)v, n);
-  if (!e) e = cairn_json_str(o, (const uint8_t *)"", 0); /* protobuf strings are UTF-8 checked */
-  return e;
-}
-
-static cairn_err bytes_field(cairn_buf *o, bool *first, const char *k, const char *kb64,
-                             const uint8_t *p, size_t n) {
-  cairn_err e;
-  if (cairn_utf8_valid(p, n)) {
-    e = key(o, first, k);
-    if (!e) e = cairn_json_str(o, p, n);
-    return e;
-  }
-  e = key(o, first, kb64);
-  if (!e) e = cairn_buf_append(o, "\"", 1);
-  if (!e) e = cairn_base64(o, p, n);
-  if (!e) e = cairn_buf_append(o, "\"", 1);
-  return e;
-}
 
 /* Decimal digits of v, right-aligned in buf[0..24); returns the first. */
 static char *dec_u64(char *end, uint64_t v) {
@@ -48,19 +28,6 @@ static char *dec_u64(char *end, uint64_t v) {
     v /= 10;
   } while (v);
   return end;
-}
-
-static cairn_err u64_val(cairn_buf *o, uint64_t v) {
-  char b[24];
-  char *p = dec_u64(b + sizeof(b), v);
-  return cairn_buf_append(o, p, (size_t)(b + sizeof(b) - p));
-}
-
-static cairn_err i64_val(cairn_buf *o, int64_t v) {
-  char b[24];
-  char *p = dec_u64(b + sizeof(b), v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
-  if (v < 0) *--p = '-';
-  return cairn_buf_append(o, p, (size_t)(b + sizeof(b) - p));
 }
 
 static void put2(char *p, unsigned v) {
@@ -115,66 +82,359 @@ static size_t time_fmt(int64_t ns, char *out, size_t cap) {
   return 30;
 }
 
-cairn_err pb_record_json(const Cairn__Record *r, cairn_buf *o) {
+
+/* ---- writing into reserved space ----
+ * Every writer below takes the output position and returns the new one; the
+ * caller reserved json_bound() bytes first, so nothing checks capacity. */
+
+/* Nonzero when one of the 8 bytes of w needs more than a copy: a control
+ * byte (< 0x20), '"', '\\' (bit 7 of each such byte set, as in common/text.c;
+ * a borrow can only flag a byte above a real match) or a byte >= 0x80 (the
+ * start or middle of a multi-byte sequence, to be validated). The lowest
+ * flag is always a real one. */
+static inline uint64_t word_flags(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  uint64_t ctl = (w - ones * 0x20) & ~w;
+  uint64_t q = w ^ (ones * '"');
+  uint64_t bs = w ^ (ones * '\\');
+  return (ctl | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w) & high;
+}
+
+/* Index (0..7) in memory order of the lowest flagged byte of a nonzero mask. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+static inline size_t first_flag(uint64_t m) { return (size_t)__builtin_clzll(m) >> 3; }
+#else
+static inline size_t first_flag(uint64_t m) { return (size_t)__builtin_ctzll(m) >> 3; }
+#endif
+
+/* The last rem (1..7) bytes before end, at memory positions 0..rem-1 of a
+ * word whose other bytes are 0; end - 8 must be readable (a string of at
+ * least 8 bytes, its tail after the 8-byte steps). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+static inline uint64_t tail_word(const uint8_t *end, size_t rem) {
+  uint64_t w;
+  memcpy(&w, end - 8, 8);
+  return w << (8 * (8 - rem));
+}
+#else
+static inline uint64_t tail_word(const uint8_t *end, size_t rem) {
+  uint64_t w;
+  memcpy(&w, end - 8, 8);
+  return w >> (8 * (8 - rem));
+}
+#endif
+
+/* The escape of one ASCII byte that needs one (as cairn_json_str writes it). */
+static uint8_t *escape_byte(uint8_t *o, uint8_t c) {
+  static const char hex[] = "0123456789abcdef";
+  *o++ = '\\';
+  switch (c) {
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    default:
+      *o++ = 'u';
+      *o++ = '0';
+      *o++ = '0';
+      *o++ = (uint8_t)hex[c >> 4];
+      *o++ = (uint8_t)hex[c & 15];
+  }
+  return o;
+}
+
+/* Length of the valid UTF-8 sequence of 2-4 bytes at p[0..n) (p[0] >= 0x80),
+ * 0 when it is not one: the rules of cairn_utf8_valid (no overlongs, no
+ * surrogates, nothing above U+10FFFF). */
+static inline size_t utf8_seq(const uint8_t *p, size_t n) {
+  uint8_t c = p[0];
+  if (c >= 0xC2 && c <= 0xDF) return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+    uint32_t cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    return cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+      return 0;
+    uint32_t cp = (uint32_t)(c & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
+                  (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
+    return cp < 0x10000 || cp > 0x10FFFF ? 0 : 4;
+  }
+  return 0;
+}
+
+/* p[0..n) as a JSON string literal (quotes included) at o: the output of
+ * cairn_utf8_valid + cairn_json_str in one pass. Needs 6n + 2 bytes of room
+ * plus 8 of scratch after its end (json_bound's per-member slack). NULL when
+ * p is not valid UTF-8 (bytes were written past o all the same). */
+static uint8_t *put_str(uint8_t *o, const uint8_t *p, size_t n) {
+  *o++ = '"';
+  size_t i = 0;
+  for (;;) {
+    while (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      memcpy(o, &w, 8); /* room: 6n covers the overshoot */
+      uint64_t m = word_flags(w);
+      if (!m) {
+        o += 8;
+        i += 8;
+        continue;
+      }
+      size_t plain = first_flag(m);
+      o += plain;
+      i += plain;
+      uint8_t c = p[i];
+      if (c >= 0x80) break; /* a multi-byte sequence: validated below */
+      if (c == '"' || c == '\\') { /* the common escapes, without the switch */
+        o[0] = '\\';
+        o[1] = c;
+        o += 2;
+      } else {
+        o = escape_byte(o, c);
+      }
+      i++;
+    }
+    if (i >= n) break;
+    if (n >= 8 && n - i < 8) { /* the tail as one word: the rest is zeros (flagged) */
+      size_t rem = n - i;
+      uint64_t w = tail_word(p + n, rem);
+      uint64_t m = word_flags(w);
+      if (first_flag(m) >= rem) { /* m != 0: the zeros after the tail */
+        memcpy(o, &w, 8);
+        o += rem;
+        break;
+      }
+    }
+    uint8_t c = p[i];
+    if (c < 0x80) {
+      if (c >= 0x20 && c != '"' && c != '\\') *o++ = c;
+      else o = escape_byte(o, c);
+      i++;
+      continue;
+    }
+    size_t len = utf8_seq(p + i, n - i);
+    if (!len) return NULL;
+    memcpy(o, p + i, len);
+    o += len;
+    i += len;
+  }
+  *o++ = '"';
+  return o;
+}
+
+/* Standard base64 with padding of p[0..n) at o (4 * ceil(n / 3) bytes). */
+static uint8_t *put_b64(uint8_t *o, const uint8_t *p, size_t n) {
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+    o[0] = (uint8_t)tbl[v >> 18];
+    o[1] = (uint8_t)tbl[(v >> 12) & 63];
+    o[2] = (uint8_t)tbl[(v >> 6) & 63];
+    o[3] = (uint8_t)tbl[v & 63];
+    o += 4;
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)p[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+    o[0] = (uint8_t)tbl[v >> 18];
+    o[1] = (uint8_t)tbl[(v >> 12) & 63];
+    o[2] = i + 1 < n ? (uint8_t)tbl[(v >> 6) & 63] : '=';
+    o[3] = '=';
+    o += 4;
+  }
+  return o;
+}
+
+/* '"' k '":' after a ',' unless this is the first member (*first). The
+ * key is copied as is (attr keys are too, as they always were). */
+static inline uint8_t *put_key(uint8_t *o, bool *first, const void *k, size_t kl) {
+  if (!*first) *o++ = ',';
+  *first = false;
+  *o++ = '"';
+  if (kl) memcpy(o, k, kl); /* k may be NULL when empty */
+  o += kl;
+  *o++ = '"';
+  *o++ = ':';
+  return o;
+}
+
+#define KEY_LIT(s) (s), (sizeof(s) - 1) /* a literal key and its length */
+
+/* A string member: absent when empty, "" when not UTF-8. */
+static uint8_t *put_str_field(uint8_t *o, bool *first, const char *k, size_t kl, const uint8_t *p,
+                              size_t n) {
+  if (!n) return o;
+  o = put_key(o, first, k, kl);
+  uint8_t *e = put_str(o, p, n);
+  if (e) return e;
+  o[0] = '"';
+  o[1] = '"';
+  return o + 2;
+}
+
+/* A bytes member: k as a string when UTF-8, else kb64 with base64. */
+static uint8_t *put_bytes_field(uint8_t *o, bool *first, const void *k, size_t kl,
+                                const void *kb64, size_t kbl, const uint8_t *p, size_t n) {
+  bool was_first = *first;
+  uint8_t *e = put_str(put_key(o, first, k, kl), p, n);
+  if (e) return e;
+  *first = was_first;
+  o = put_key(o, first, kb64, kbl);
+  *o++ = '"';
+  o = put_b64(o, p, n);
+  *o++ = '"';
+  return o;
+}
+
+static uint8_t *put_u64(uint8_t *o, uint64_t v) {
+  char b[24];
+  char *p = dec_u64(b + sizeof(b), v);
+  size_t n = (size_t)(b + sizeof(b) - p);
+  memcpy(o, p, n);
+  return o + n;
+}
+
+static uint8_t *put_i64(uint8_t *o, int64_t v) {
+  if (v < 0) *o++ = '-';
+  return put_u64(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+}
+
+#define TIME_MAX 48u /* time_fmt's buffer */
+
+static uint8_t *put_time_field(uint8_t *o, bool *first, const char *k, size_t kl, int64_t ns) {
+  char t[TIME_MAX];
+  size_t n = time_fmt(ns, t, sizeof(t));
+  return put_str_field(o, first, k, kl, (const uint8_t *)t, n);
+}
+
+/* Room a string member of n bytes may take: escaping (6n + 2) or base64
+ * (4 * ceil(n / 3) + 2, never more) plus the longest key, punctuation and
+ * put_str's 8 bytes of scratch. */
+static inline size_t str_room(size_t n) { return 6 * n + 2 + 40; }
+
+/* The members of a record without strings of its own (seq, time, time_ns,
+ * names, flags, braces, ingest_time), rounded up. */
+#define FIXED_ROOM (2 * str_room(TIME_MAX) + 3 * str_room(32) + 256)
+
+/* An upper bound of the output of view_json(v, attrs, n_attrs); SIZE_MAX
+ * if it overflows. */
+static size_t json_bound(const pb_rec_view *v, const pb_attr_view *attrs, size_t n_attrs) {
+  const pb_str *s[] = {&v->node, &v->kube_namespace, &v->pod, &v->container,
+                       &v->container_id, &v->pod_uid, &v->path, &v->message,
+                       &v->identity, &v->instance_id};
+  size_t bytes = 0, fields = sizeof(s) / sizeof(s[0]) + n_attrs;
+  for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) bytes += s[i]->n;
+  for (size_t i = 0; i < n_attrs; i++) /* the key twice: a failed UTF-8 value rewinds to it */
+    bytes += attrs[i].value.n + 2 * attrs[i].key.n;
+  if (fields > SIZE_MAX / 64 || bytes > (SIZE_MAX - FIXED_ROOM - 64 * fields) / 6) return SIZE_MAX;
+  return FIXED_ROOM + 6 * bytes + 64 * fields; /* 64 >= str_room(0) + 2: the rewind case */
+}
+
+/* A name from proto/names.c as a string member ("" names are omitted). */
+static uint8_t *put_name_field(uint8_t *o, bool *first, const char *k, size_t kl, const char *nm) {
+  size_t n = strlen(nm); /* a table entry of a few bytes */
+  assert(n <= 32);
+  return put_str_field(o, first, k, kl, (const uint8_t *)nm, n);
+}
+
+/* pb_view_json with the attrs taken from attrs[0..n_attrs) instead of v's
+ * (pb_record_json of a record with more than PB_VIEW_ATTRS_MAX attrs). */
+static cairn_err view_json(const pb_rec_view *v, const pb_attr_view *attrs, size_t n_attrs,
+                           cairn_buf *out) {
+  size_t bound = json_bound(v, attrs, n_attrs);
+  if (bound == SIZE_MAX) return CAIRN_E_NOMEM;
+  cairn_err e = cairn_buf_reserve(out, bound);
+  if (e) return e;
+  uint8_t *o0 = out->ptr + out->len, *o = o0;
   bool first = true;
-  cairn_err e = cairn_buf_append(o, "{", 1);
-  char tbuf[48];
-  if (!e && r->seq) {
-    e = key(o, &first, "seq");
-    if (!e) e = u64_val(o, r->seq);
+  *o++ = '{';
+  if (v->seq) {
+    o = put_key(o, &first, KEY_LIT("seq"));
+    o = put_u64(o, v->seq);
   }
-  if (!e) {
-    time_fmt(r->time_ns, tbuf, sizeof(tbuf));
-    e = str_field(o, &first, "time", tbuf);
-  }
-  if (!e) e = key(o, &first, "time_ns");
-  if (!e) e = i64_val(o, r->time_ns);
-  if (!e) e = str_field(o, &first, "source", pb_source_name(r->source));
-  if (!e) e = str_field(o, &first, "format", pb_format_name(r->format));
-  if (!e) e = str_field(o, &first, "stream", pb_stream_name(r->stream));
-  if (!e) e = str_field(o, &first, "node", r->node);
-  if (!e) e = str_field(o, &first, "namespace", r->kube_namespace);
-  if (!e) e = str_field(o, &first, "pod", r->pod);
-  if (!e) e = str_field(o, &first, "container", r->container);
-  if (!e) e = str_field(o, &first, "container_id", r->container_id);
-  if (!e) e = str_field(o, &first, "pod_uid", r->pod_uid);
-  if (!e) e = str_field(o, &first, "path", r->path);
-  if (!e) e = bytes_field(o, &first, "message", "message_b64", r->message.data, r->message.len);
-  if (!e && r->flags) {
+  o = put_time_field(o, &first, KEY_LIT("time"), v->time_ns);
+  o = put_key(o, &first, KEY_LIT("time_ns"));
+  o = put_i64(o, v->time_ns);
+  o = put_name_field(o, &first, KEY_LIT("source"), pb_source_name((Cairn__Source)v->source));
+  o = put_name_field(o, &first, KEY_LIT("format"), pb_format_name((Cairn__Format)v->format));
+  o = put_name_field(o, &first, KEY_LIT("stream"), pb_stream_name((Cairn__LogStream)v->stream));
+  o = put_str_field(o, &first, KEY_LIT("node"), v->node.p, v->node.n);
+  o = put_str_field(o, &first, KEY_LIT("namespace"), v->kube_namespace.p, v->kube_namespace.n);
+  o = put_str_field(o, &first, KEY_LIT("pod"), v->pod.p, v->pod.n);
+  o = put_str_field(o, &first, KEY_LIT("container"), v->container.p, v->container.n);
+  o = put_str_field(o, &first, KEY_LIT("container_id"), v->container_id.p, v->container_id.n);
+  o = put_str_field(o, &first, KEY_LIT("pod_uid"), v->pod_uid.p, v->pod_uid.n);
+  o = put_str_field(o, &first, KEY_LIT("path"), v->path.p, v->path.n);
+  o = put_bytes_field(o, &first, KEY_LIT("message"), KEY_LIT("message_b64"), v->message.p,
+                      v->message.n);
+  if (v->flags) {
     static const struct {
       uint32_t bit;
-      const char *name;
-    } fl[] = {{CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED, "unparsed"},
-              {CAIRN__RECORD_FLAG__RECORD_FLAG_TRUNCATED, "truncated"},
-              {CAIRN__RECORD_FLAG__RECORD_FLAG_INVALID_UTF8, "invalid_utf8"}};
-    e = key(o, &first, "flags");
-    if (!e) e = cairn_buf_append(o, "[", 1);
+      const char *lit; /* the JSON string, quoted */
+      size_t n;
+    } fl[] = {{CAIRN__RECORD_FLAG__RECORD_FLAG_UNPARSED, "\"unparsed\"", 10},
+              {CAIRN__RECORD_FLAG__RECORD_FLAG_TRUNCATED, "\"truncated\"", 11},
+              {CAIRN__RECORD_FLAG__RECORD_FLAG_INVALID_UTF8, "\"invalid_utf8\"", 14}};
+    o = put_key(o, &first, KEY_LIT("flags"));
+    *o++ = '[';
     bool f1 = true;
-    for (size_t i = 0; !e && i < sizeof(fl) / sizeof(fl[0]); i++) {
-      if (!(r->flags & fl[i].bit)) continue;
-      if (!f1) e = cairn_buf_append(o, ",", 1);
+    for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
+      if (!(v->flags & fl[i].bit)) continue;
+      if (!f1) *o++ = ',';
       f1 = false;
-      if (!e) e = cairn_json_str(o, (const uint8_t *)fl[i].name, strlen(fl[i].name));
+      memcpy(o, fl[i].lit, fl[i].n);
+      o += fl[i].n;
     }
-    if (!e) e = cairn_buf_append(o, "]", 1);
+    *o++ = ']';
   }
-  if (!e && r->n_attrs) {
-    e = key(o, &first, "attrs");
-    if (!e) e = cairn_buf_append(o, "{", 1);
+  if (n_attrs) {
+    o = put_key(o, &first, KEY_LIT("attrs"));
+    *o++ = '{';
     bool f1 = true;
-    for (size_t i = 0; !e && i < r->n_attrs; i++) {
-      const Cairn__Attr *a = r->attrs[i];
-      const char *k = a->key ? a->key : "";
-      e = bytes_field(o, &f1, k, k, a->value.data, a->value.len);
+    for (size_t i = 0; i < n_attrs; i++) {
+      const pb_attr_view *a = &attrs[i];
+      o = put_bytes_field(o, &f1, a->key.p, a->key.n, a->key.p, a->key.n, a->value.p, a->value.n);
     }
-    if (!e) e = cairn_buf_append(o, "}", 1);
+    *o++ = '}';
   }
-  if (!e) e = str_field(o, &first, "identity", r->identity);
-  if (!e) e = str_field(o, &first, "instance_id", r->instance_id);
-  if (!e && r->ingest_ns) {
-    time_fmt(r->ingest_ns, tbuf, sizeof(tbuf));
-    e = str_field(o, &first, "ingest_time", tbuf);
+  o = put_str_field(o, &first, KEY_LIT("identity"), v->identity.p, v->identity.n);
+  o = put_str_field(o, &first, KEY_LIT("instance_id"), v->instance_id.p, v->instance_id.n);
+  if (v->ingest_ns) o = put_time_field(o, &first, KEY_LIT("ingest_time"), v->ingest_ns);
+  *o++ = '}';
+  assert((size_t)(o - o0) <= bound);
+  out->len += (size_t)(o - o0);
+  return CAIRN_OK;
+}
+
+cairn_err pb_view_json(const pb_rec_view *v, cairn_buf *out) {
+  return view_json(v, v->attrs, v->n_attrs, out);
+}
+
+cairn_err pb_record_json(const Cairn__Record *r, cairn_buf *out) {
+  pb_rec_view v; /* ~4.5 KiB of stack */
+  if (r->n_attrs <= PB_VIEW_ATTRS_MAX) {
+    if (!pb_view_from_record(r, &v)) return CAIRN_E_INVAL; /* cannot happen: attrs fit */
+    return view_json(&v, v.attrs, v.n_attrs, out);
   }
-  if (!e) e = cairn_buf_append(o, "}", 1);
+  /* more attrs than a view holds: view the rest, list the attrs on the heap */
+  Cairn__Record head = *r;
+  head.n_attrs = 0;
+  head.attrs = NULL;
+  if (!pb_view_from_record(&head, &v)) return CAIRN_E_INVAL;
+  pb_attr_view *attrs = malloc(r->n_attrs * sizeof(*attrs));
+  if (!attrs) return CAIRN_E_NOMEM;
+  for (size_t i = 0; i < r->n_attrs; i++) {
+    const Cairn__Attr *a = r->attrs[i];
+    attrs[i].key = (pb_str){(const uint8_t *)a->key, a->key ? strlen(a->key) : 0};
+    attrs[i].value = (pb_str){a->value.data, a->value.len};
+  }
+  cairn_err e = view_json(&v, attrs, r->n_attrs, out);
+  free(attrs);
   return e;
 }

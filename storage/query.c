@@ -1,5 +1,6 @@
 /* storage/query.c: the read side: the query planner and index scan, index
- * counts for stats, and the ordered scan by seq used by the Kafka forwarder.
+ * counts for stats, and the ordered scans by seq used by the Kafka forwarder
+ * (unpacked, and raw: the stored bytes as they are, for pb_view_parse).
  * A query walks the index keys of one filter (the most selective one) over
  * their [since, until) dup range, merging several keys (OR terms, prefix and
  * glob ranges) in (time, seq) order, fetches each record by seq and re-checks
@@ -57,6 +58,35 @@ cairn_err sto_scan_after(sto_env *env, uint64_t after_seq, size_t max, sto_recor
   }
   if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
   cairn_arena_fini(&scratch);
+  mdb_cursor_close(cur);
+  sto__rtxn_end(env, txn);
+  return err;
+}
+
+cairn_err sto_scan_after_raw(sto_env *env, uint64_t after_seq, size_t max, sto_raw_record_cb cb,
+                             void *ud) {
+  if (!env || !cb) return CAIRN_E_INVAL;
+  if (after_seq == UINT64_MAX) return CAIRN_OK;
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  cairn_err err = sto__rcursor_open(env, env->records, &txn, &cur);
+  if (err != CAIRN_OK) return err;
+  int rc;
+  uint8_t kb[8];
+  sto__be64_put(kb, after_seq + 1);
+  MDB_val k = {8, kb}, v;
+  size_t seen = 0;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (max && seen >= max) break;
+    if (k.mv_size != 8) {
+      err = CAIRN_E_CORRUPT;
+      break;
+    }
+    seen++;
+    if (!cb(sto__be64_get(k.mv_data), v.mv_data, v.mv_size, ud)) break;
+  }
+  if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
   mdb_cursor_close(cur);
   sto__rtxn_end(env, txn);
   return err;

@@ -505,6 +505,15 @@ typedef bool (*sto_raw_record_cb)(uint64_t seq, const uint8_t *p, size_t n, void
 CAIRN_MUST_CHECK cairn_err sto_records_raw(sto_env *env, uint64_t first_seq, uint64_t last_seq,
                                            sto_raw_record_cb cb, void *ud, uint64_t *missing);
 
+/* sto_scan_after without unpacking: records with seq > after_seq, ascending,
+ * at most max (0 = no limit), in one read txn; cb gets each record's seq
+ * (its key) and stored bytes (valid only during the call, must not call
+ * sto_*; decode them with pb_view_parse or pb_record_unpack). The Kafka
+ * forwarder's scan. CAIRN_E_CORRUPT (a record key is not 8 bytes; the scan
+ * stops there), CAIRN_E_INVAL, CAIRN_E_STORAGE. */
+CAIRN_MUST_CHECK cairn_err sto_scan_after_raw(sto_env *env, uint64_t after_seq, size_t max,
+                                              sto_raw_record_cb cb, void *ud);
+
 /* ---- retention: pruning old records (retention.c) ----
  *
  * Hot retention deletes the oldest records from LMDB once the long-term copy

@@ -10,6 +10,13 @@
  * N > 1) JSON lines, one record per line, with headers cairn-first-seq,
  * cairn-last-seq and cairn-count; every line counts as a record and the
  * headers are checked against the lines (a mismatch counts as bad_groups).
+ * A message with the header cairn-format: protobuf (aggregator --kafka-format
+ * protobuf) is a cairn.RecordBatch of stored records instead: every record
+ * counts, with its seq field (a record that does not decode counts in
+ * bad_groups). --records-bin FILE then writes the records read, ascending by
+ * seq, each once, as `cairn-query export` writes records.bin (seq u64be ||
+ * length u64be || bytes), so a test can compare Kafka's copy byte for byte
+ * with the store's; two copies of one seq that differ are an error (exit 1).
  * Prints "messages=M records=R distinct_seq=D bad_groups=G offset_gaps=O" (D counts
  * distinct "seq" values, so duplicates show as R > D). Exit 0 when
  * R == D == N (or no --expect given) and G == 0, 1 otherwise, 2 on usage error.
@@ -27,10 +34,151 @@
 #include <string.h>
 #include <time.h>
 
+#include "proto/recview.h"
+
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool header_is(rd_kafka_message_t *m, const char *name, const char *want) {
+  rd_kafka_headers_t *hdrs = NULL;
+  const void *v;
+  size_t vl;
+  return rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+         rd_kafka_header_get_last(hdrs, name, &v, &vl) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+         vl == strlen(want) && memcmp(v, want, vl) == 0;
+}
+
+/* One varint of p[*i..n); false when truncated or longer than 10 bytes. */
+static bool varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out) {
+  uint64_t v = 0;
+  for (unsigned k = 0; k < 10 && *i < n; k++) {
+    uint8_t b = p[(*i)++];
+    v |= (uint64_t)(b & 0x7f) << (7 * k);
+    if (!(b & 0x80)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* The seqs of a protobuf value (a cairn.RecordBatch: field 1, length-
+ * delimited, once per record) through add(seq); false when it does not
+ * decode. */
+static bool batch_seqs(const uint8_t *p, size_t n,
+                       void (*add)(uint64_t, const uint8_t *, size_t, void *), void *ud) {
+  static pb_rec_view v; /* large; this tool is single-threaded */
+  size_t i = 0;
+  while (i < n) {
+    uint64_t key, len;
+    if (!varint(p, n, &i, &key) || key != ((1u << 3) | 2u) || !varint(p, n, &i, &len) ||
+        len > n - i)
+      return false;
+    Cairn__Record *r = NULL;
+    if (pb_view_parse(p + i, (size_t)len, &v)) {
+      add(v.seq, p + i, (size_t)len, ud);
+    } else if ((r = cairn__record__unpack(NULL, (size_t)len, p + i)) != NULL) {
+      add(r->seq, p + i, (size_t)len, ud);
+      cairn__record__free_unpacked(r, NULL);
+    } else {
+      return false;
+    }
+    i += (size_t)len;
+  }
+  return true;
+}
+
+/* --records-bin: every protobuf record read (seq, copy of its bytes) */
+typedef struct bin_rec {
+  uint64_t seq;
+  uint8_t *p;
+  size_t n;
+} bin_rec;
+static bin_rec *bins;
+static size_t n_bins, cap_bins;
+static bool want_bins;
+
+static void *xrealloc(void *p, size_t n) {
+  void *np = realloc(p, n);
+  if (!np) {
+    fprintf(stderr, "kafka-count: out of memory\n");
+    exit(2);
+  }
+  return np;
+}
+
+static int cmp_bin(const void *a, const void *b) {
+  uint64_t x = ((const bin_rec *)a)->seq, y = ((const bin_rec *)b)->seq;
+  return x < y ? -1 : x > y;
+}
+
+static void put_be64(uint8_t *b, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8) b[i] = (uint8_t)v;
+}
+
+/* Write bins[] to path as records.bin; false (and a message) when a seq was
+ * read twice with different bytes or the file cannot be written. */
+static bool write_bins(const char *path) {
+  qsort(bins, n_bins, sizeof(*bins), cmp_bin);
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    fprintf(stderr, "kafka-count: cannot write %s\n", path);
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < n_bins; i++) {
+    if (i > 0 && bins[i].seq == bins[i - 1].seq) {
+      if (bins[i].n != bins[i - 1].n || memcmp(bins[i].p, bins[i - 1].p, bins[i].n) != 0) {
+        fprintf(stderr, "kafka-count: seq %llu read twice with different bytes\n",
+                (unsigned long long)bins[i].seq);
+        ok = false;
+      }
+      continue;
+    }
+    uint8_t h[16];
+    put_be64(h, bins[i].seq);
+    put_be64(h + 8, bins[i].n);
+    if (fwrite(h, 1, 16, f) != 16 || fwrite(bins[i].p, 1, bins[i].n, f) != bins[i].n) ok = false;
+  }
+  if (fclose(f) != 0) ok = false;
+  return ok;
+}
+
+typedef struct seq_acc {
+  uint64_t **seqs;
+  size_t *nseq, *cap;
+  uint64_t n, first, last;
+  long long *records;
+} seq_acc;
+
+static void acc_add(uint64_t seq, const uint8_t *p, size_t n, void *ud) {
+  seq_acc *a = ud;
+  if (want_bins) {
+    if (n_bins == cap_bins) {
+      cap_bins = cap_bins ? cap_bins * 2 : 4096;
+      bins = xrealloc(bins, cap_bins * sizeof(*bins));
+    }
+    uint8_t *copy = xrealloc(NULL, n ? n : 1);
+    memcpy(copy, p, n);
+    bins[n_bins++] = (bin_rec){seq, copy, n};
+  }
+  if (*a->nseq == *a->cap) {
+    *a->cap *= 2;
+    uint64_t *ns = realloc(*a->seqs, *a->cap * sizeof(*ns));
+    if (!ns) {
+      fprintf(stderr, "kafka-count: out of memory\n");
+      exit(2);
+    }
+    *a->seqs = ns;
+  }
+  (*a->seqs)[(*a->nseq)++] = seq;
+  if (a->n == 0) a->first = seq;
+  a->last = seq;
+  a->n++;
+  (*a->records)++;
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -42,7 +190,7 @@ int main(int argc, char **argv) {
   const char *brokers = NULL, *topic = NULL;
   long long expect = -1, timeout_ms = 60000;
   bool print = false;
-  const char *list_path = NULL;
+  const char *list_path = NULL, *bin_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = argv[++i];
     else if (!strcmp(argv[i], "--topic") && i + 1 < argc) topic = argv[++i];
@@ -50,11 +198,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout_ms = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--print")) print = true;
     else if (!strcmp(argv[i], "--list") && i + 1 < argc) list_path = argv[++i];
+    else if (!strcmp(argv[i], "--records-bin") && i + 1 < argc) bin_path = argv[++i];
     else brokers = NULL, i = argc;
   }
+  want_bins = bin_path != NULL;
   if (!brokers || !topic) {
     fprintf(stderr, "usage: kafka-count --brokers B --topic T [--expect N] [--timeout-ms MS] "
-                    "[--print] [--list FILE]\n");
+                    "[--print] [--list FILE] [--records-bin FILE]\n");
     return 2;
   }
   char errstr[512], group[64];
@@ -153,6 +303,16 @@ int main(int argc, char **argv) {
     /* every line of the value is a record; its "seq":N is counted */
     const char *p = m->payload, *end = p + m->len;
     uint64_t n_lines = 0, first = 0, last = 0;
+    if (header_is(m, "cairn-format", "protobuf")) {
+      seq_acc acc = {.seqs = &seqs, .nseq = &nseq, .cap = &cap, .records = &records};
+      if (!batch_seqs(m->payload, m->len, acc_add, &acc) && bad_groups++ < 5)
+        fprintf(stderr, "kafka-count: message at partition %d offset %lld: not a cairn.RecordBatch\n",
+                (int)m->partition, (long long)m->offset);
+      n_lines = acc.n;
+      first = acc.first;
+      last = acc.last;
+      p = end; /* no lines to read */
+    }
     while (p < end) {
       const char *nl = memchr(p, '\n', (size_t)(end - p));
       const char *le = nl ? nl : end;
@@ -216,7 +376,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kafka-count: writing --list %s failed\n", list_path);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
-  if (bad_groups) return 1;
+  bool bins_ok = !bin_path || write_bins(bin_path);
+  for (size_t i = 0; i < n_bins; i++) free(bins[i].p);
+  free(bins);
+  if (bad_groups || !bins_ok) return 1;
   if (expect >= 0 && !(records == expect && (long long)distinct == expect)) return 1;
   return 0;
 }
