@@ -202,9 +202,10 @@ if want c; then
 metric() { curl -s --max-time 2 "http://$1/metrics" | awk -v k="$2" '$1==k {print $2}'; }
 log "== c: end to end into the aggregator (LMDB --no-sync)"
 # kafka: 0 = none, 1 = mock Kafka (one record per message, the default),
-# 2 = mock Kafka with --kafka-records-per-message $KPER (grouped messages)
+# 2 = mock Kafka with --kafka-records-per-message $KPER (grouped messages),
+# 3 = the same with --kafka-format protobuf (stored bytes, no JSON)
 KPER=${CAIRN_BENCH_KAFKA_PER_MSG:-500}
-for kafka in 0 1 2; do
+for kafka in 0 1 2 3; do
   for rep in $(seq "$REPS"); do
     tag=c$kafka.$rep
     rm -rf "$T/data.$tag" "$T/state.$tag" "$T/agg.addr" "$T/agg.maddr" "$T/kafka.addr"
@@ -216,6 +217,7 @@ for kafka in 0 1 2; do
       wait_for 30 "mock Kafka" test -s "$T/kafka.addr"
       kargs=(--kafka-brokers "$(cat "$T/kafka.addr")")
       [ $kafka = 2 ] && kargs+=(--kafka-records-per-message "$KPER")
+      [ $kafka = 3 ] && kargs+=(--kafka-records-per-message "$KPER" --kafka-format protobuf)
     fi
     "$B/cairn-aggregator" --data "$T/data.$tag" --listen 127.0.0.1:0 --port-file "$T/agg.addr" \
       --metrics-listen 127.0.0.1:0 --metrics-port-file "$T/agg.maddr" --tls-cert "$T/pki/server.pem" \
@@ -541,8 +543,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   printf "%-58s %12s %14s %10s\n" "c. aggregator, LMDB no Kafka (records; cpu = aggregator)" "$(fmtn "${R[c0.lps]}")" "$(fmtn "${R[c0.alpc]}")" "$(calc "${R[c0.arss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. aggregator, LMDB + mock Kafka" "$(fmtn "${R[c1.lps]}")" "$(fmtn "${R[c1.alpc]}")" "$(calc "${R[c1.arss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. ... + Kafka, $KPER records per message" "$(fmtn "${R[c2.lps]}")" "$(fmtn "${R[c2.alpc]}")" "$(calc "${R[c2.arss]}/1024" 1)M"
+  printf "%-58s %12s %14s %10s\n" "c. ... + Kafka, protobuf, $KPER records per message" "$(fmtn "${R[c3.lps]}")" "$(fmtn "${R[c3.alpc]}")" "$(calc "${R[c3.arss]}/1024" 1)M"
   printf "%-58s %12s %14s %10s\n" "c. end to end no Kafka (cpu = collector + aggregator)" "" "$(fmtn "${R[c0.e2elpc]}")" ""
   printf "%-58s %12s %14s %10s\n" "c. end to end + Kafka (cpu = collector + aggregator)" "" "$(fmtn "${R[c1.e2elpc]}")" ""
+  printf "%-58s %12s %14s %10s\n" "c. end to end + Kafka protobuf x$KPER (collector + aggregator)" "" "$(fmtn "${R[c3.e2elpc]}")" ""
   printf "%-58s %12s %14s %10s\n" "i. aggregator hot path in process: decode + LMDB + chain" "" "$(fmtn "${R[i.ingest]}")" ""
   printf "%-58s %12s %14s %10s\n" "i. Kafka forwarder in process: scan + JSON (no librdkafka)" "" "$(fmtn "${R[i.forward]}")" ""
   if [ -n "${R[e.lps]:-}" ]; then
@@ -552,14 +556,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-";
   fi
   echo
   echo "collector: cpu $(calc "${R[b.cpu]}" 2) s per $N lines = $(calc "${R[b.cpu]}*1e9/$INBYTES" 2) cpu-s/GB; $(calc "${R[b.bps]}/1e6" 1) MB/s in, wire $(calc "${R[b.out]}/1e6" 1) MB (ratio $(ratio "$INBYTES" "${R[b.out]}"))"
-  echo "aggregator: $(calc "${R[c0.ans]}" 0) ns cpu/record without Kafka, $(calc "${R[c1.ans]}" 0) with mock Kafka, $(calc "${R[c2.ans]}" 0) with $KPER records per Kafka message"
+  echo "aggregator: $(calc "${R[c0.ans]}" 0) ns cpu/record without Kafka, $(calc "${R[c1.ans]}" 0) with mock Kafka, $(calc "${R[c2.ans]}" 0) with $KPER records per Kafka message, $(calc "${R[c3.ans]}" 0) with $KPER protobuf records per message"
   echo "zstd -1 -T1: $(calc "${R[d.bps]}/1e6" 1) MB/s ($(calc "${R[d.bpc]}/1e6" 1) MB per cpu-s), output $(calc "${R[d.out]}/1e6" 1) MB (ratio $(ratio "$INBYTES" "${R[d.out]}"))"
   echo "ratio cairn-collector / zstd, bytes/s:       $(ratio "${R[b.bps]}" "${R[d.bps]}")   (budget >= 0.5)"
   echo "ratio cairn-collector / zstd, bytes/cpu-s:   $(ratio "$(calc "$INBYTES/${R[b.cpu]}")" "${R[d.bpc]}")"
   if [ -n "${R[e.lps]:-}" ]; then
     echo "ratio collector / rsyslog shipper, lines/cpu-s:   $(ratio "${R[b.lpc]}" "${R[e.slpc]}")   (budget >= 2.5)"
-    echo "ratio aggregator+Kafka / rsyslog receiver, lines/cpu-s: $(ratio "${R[c1.alpc]}" "${R[e.rlpc]}")   (budget >= 1.2; without Kafka $(ratio "${R[c0.alpc]}" "${R[e.rlpc]}"))"
-    echo "ratio end to end (+Kafka) / rsyslog, lines/cpu-s: $(ratio "${R[c1.e2elpc]}" "${R[e.e2elpc]}")   (budget >= 1.5; without Kafka $(ratio "${R[c0.e2elpc]}" "${R[e.e2elpc]}"))"
+    echo "ratio aggregator+Kafka / rsyslog receiver, lines/cpu-s: $(ratio "${R[c1.alpc]}" "${R[e.rlpc]}")   (budget >= 1.2; without Kafka $(ratio "${R[c0.alpc]}" "${R[e.rlpc]}"), JSON x$KPER $(ratio "${R[c2.alpc]}" "${R[e.rlpc]}"), protobuf x$KPER $(ratio "${R[c3.alpc]}" "${R[e.rlpc]}"))"
+    echo "ratio end to end (+Kafka) / rsyslog, lines/cpu-s: $(ratio "${R[c1.e2elpc]}" "${R[e.e2elpc]}")   (budget >= 1.5; without Kafka $(ratio "${R[c0.e2elpc]}" "${R[e.e2elpc]}"), protobuf x$KPER $(ratio "${R[c3.e2elpc]}" "${R[e.e2elpc]}"))"
     echo "ratio cairn end to end / rsyslog, lines/s (wall): $(ratio "${R[c1.lps]}" "${R[e.lps]}")"
   fi
   if [ -n "${R[f.cri_enc.ir]:-}" ]; then
