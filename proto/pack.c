@@ -179,7 +179,9 @@ static cairn_err meta_get(pb_pack *pk, const Cairn__Record *r, const uint8_t **b
       pk->next = (pk->next + 1) % PACK_META_SLOTS;
     }
   }
-  *blk = pk->meta.ptr + s->off;
+  /* an empty block may be the unused slot of a packer whose meta buffer was
+   * never allocated: no offset on its NULL pointer (UB, even + 0) */
+  *blk = s->len ? pk->meta.ptr + s->off : NULL;
   *len = s->len;
   return CAIRN_OK;
 }

@@ -647,6 +647,35 @@ static void pack_matches_protobuf_c_with_unknown_fields(void **state) {
   pb_pack_free(pk);
 }
 
+/* A record with none of the seven per-file strings, first thing a new packer
+ * sees: it matches the unused cache slot before the slot buffer was ever
+ * allocated (pb_pack computed NULL + 0 there, which clang's UBSan reports;
+ * found by tests/fuzz/fuzz_pack.c, seed
+ * regress-empty-file-fields-fresh-packer). */
+static void pack_handles_record_without_file_fields_on_new_packer(void **state) {
+  (void)state;
+  Cairn__Record r[2], *rp[2] = {&r[0], &r[1]};
+  cairn__record__init(&r[0]);
+  r[0].kube_namespace = r[0].pod = r[0].container = r[0].container_id = NULL;
+  r[0].pod_uid = r[0].node = r[0].path = NULL;
+  r[0].time_ns = 7;
+  r[0].message.data = (uint8_t *)"m";
+  r[0].message.len = 1;
+  r[1] = r[0];
+  r[1].pod = "p"; /* then a record that does fill the cache */
+  for (size_t n = 1; n <= 2; n++) {
+    pb_pack *pk = pb_pack_new(1);
+    assert_non_null(pk);
+    assert_same(pk, rp, n);
+    pb_pack_free(pk);
+  }
+  cairn__record__init(&r[0]); /* "" strings, no fields at all */
+  pb_pack *pk = pb_pack_new(1);
+  assert_non_null(pk);
+  assert_same(pk, rp, 1);
+  pb_pack_free(pk);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(pack_matches_protobuf_c_on_corpus_records),
@@ -659,6 +688,7 @@ int main(void) {
       cmocka_unit_test(pack_matches_protobuf_c_with_many_files_per_batch),
       cmocka_unit_test(pack_cache_tells_apart_records_differing_in_one_file_field),
       cmocka_unit_test(pack_matches_protobuf_c_with_unknown_fields),
+      cmocka_unit_test(pack_handles_record_without_file_fields_on_new_packer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@ max_len_for() {
     frame | batch) echo 65536 ;; # a few frames / a batch of some records
     cri | docker | audit | k8s) echo 8192 ;; # a log file of some lines
     time) echo 64 ;;             # one timestamp or duration
+    pack) echo 4096 ;;           # input that builds up to 64 records (fuzz_pack.c)
     *) echo 4096 ;;
   esac
 }
