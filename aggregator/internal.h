@@ -114,9 +114,6 @@ typedef struct agg_job {
   uint32_t record_count;  /* Batch.record_count */
   uint8_t *payload;       /* owned: zstd bytes; freed by the writer after use */
   size_t payload_len;
-  /* writer scratch, valid during one group */
-  Cairn__RecordBatch *decoded; /* in the writer's group arena */
-  pb_slice *raws;         /* decoded's records as received, same arena (pb_batch_decode_raw) */
   /* result, set by the writer */
   bool skipped;           /* conn was dead: nothing stored, send nothing */
   Cairn__AckStatus status;

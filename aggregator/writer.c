@@ -19,6 +19,56 @@
 
 #define AGG_FULL_LOG_INTERVAL_NS (10LL * 1000000000LL)
 #define AGG_STATS_INTERVAL_NS (1000000000LL)
+/* Decompression buffers kept between groups (sum of their capacities):
+ * reused, a batch's bytes land in pages already mapped. */
+#define AGG_KEEP_RAW_BYTES (32u << 20)
+
+/* The writer's decode state of the i-th job of a group. The records are
+ * stored from the decompressed bytes (pb_batch_decode_items): no protobuf-c
+ * unpack for records it reads in place. */
+typedef struct agg_slot {
+  cairn_buf raw;        /* owned, kept across groups: the job's decompressed RecordBatch */
+  pb_batch_item *items; /* n records, in the group arena (bytes in raw) */
+  size_t n;
+  bool ok;              /* decoded and still to be stored / counted */
+} agg_slot;
+
+typedef struct agg_slots {
+  agg_slot *v; /* owned, cap entries, the first group.n used by a group */
+  size_t cap;
+} agg_slots;
+
+/* Room for n slots (new ones zeroed). false on OOM. */
+static bool slots_reserve(agg_slots *s, size_t n) {
+  if (n <= s->cap) return true;
+  agg_slot *nv = realloc(s->v, n * sizeof(*nv));
+  if (!nv) return false;
+  memset(nv + s->cap, 0, (n - s->cap) * sizeof(*nv));
+  s->v = nv;
+  s->cap = n;
+  return true;
+}
+
+/* After a group: forget its items, keep the buffers up to AGG_KEEP_RAW_BYTES. */
+static void slots_end_group(agg_slots *s) {
+  size_t kept = 0;
+  for (size_t i = 0; i < s->cap; i++) {
+    agg_slot *sl = &s->v[i];
+    sl->items = NULL;
+    sl->n = 0;
+    sl->ok = false;
+    if (kept + sl->raw.cap > AGG_KEEP_RAW_BYTES) cairn_buf_fini(&sl->raw);
+    kept += sl->raw.cap;
+    cairn_buf_reset(&sl->raw);
+  }
+}
+
+static void slots_fini(agg_slots *s) {
+  for (size_t i = 0; i < s->cap; i++) cairn_buf_fini(&s->v[i].raw);
+  free(s->v);
+  s->v = NULL;
+  s->cap = 0;
+}
 
 void agg__queue_push(agg_queue *q, agg_job *j) {
   j->next = NULL;
@@ -132,8 +182,6 @@ static void complete(agg *a, agg_queue *group) {
   while ((j = agg__queue_pop(group)) != NULL) {
     free(j->payload); /* the loop needs only the result */
     j->payload = NULL;
-    j->decoded = NULL;
-    j->raws = NULL;
     agg__queue_push(&w->done, j);
   }
   if (w->async_open) uv_async_send(&w->done_async);
@@ -153,22 +201,24 @@ static void job_fail(agg_job *j, Cairn__AckStatus st, cairn_err e, const char *f
   va_end(ap);
 }
 
-/* Decode every job of the group once (before the txn); rejects set status. */
-static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena *arena) {
-  for (agg_job *j = group->head; j; j = j->next) {
+/* Decode every job of the group once (before the txn) into slots (the
+ * i-th job into slots->v[i]); rejects set status. */
+static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena *arena,
+                         agg_slots *slots) {
+  size_t i = 0;
+  for (agg_job *j = group->head; j; j = j->next, i++) {
     j->status = CAIRN__ACK_STATUS__ACK_OK;
     if (atomic_load(&j->conn->dead)) {
       j->skipped = true; /* its session is gone: store nothing, the collector resends */
       continue;
     }
-    Cairn__RecordBatch *rb = NULL;
-    pb_slice *raws = NULL;
-    cairn_err e =
-        pb_batch_decode_raw(codec, j->payload, j->payload_len, &a->limits, arena, &rb, &raws);
-    if (e == CAIRN_OK && rb->n_records != j->record_count) {
+    agg_slot *sl = &slots->v[i];
+    cairn_err e = pb_batch_decode_items(codec, j->payload, j->payload_len, &a->limits, &sl->raw,
+                                        arena, &sl->items, &sl->n);
+    if (e == CAIRN_OK && sl->n != j->record_count) {
       job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, CAIRN_E_PROTO,
                "batch seq %" PRIu64 " announces %u records but the payload holds %zu", j->seq,
-               j->record_count, rb->n_records);
+               j->record_count, sl->n);
     } else if (e == CAIRN_E_LIMIT) {
       job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, e,
                "batch seq %" PRIu64 " exceeds a limit (at most %" PRIu64
@@ -188,8 +238,7 @@ static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena 
       job_fail(j, CAIRN__ACK_STATUS__ACK_REJECT, e, "batch seq %" PRIu64 " could not be decoded",
                j->seq);
     } else {
-      j->decoded = rb;
-      j->raws = raws; /* stored as received plus the ingest fields: no re-pack */
+      sl->ok = true; /* stored as received plus the ingest fields: no re-pack */
       continue;
     }
     if (j->status == CAIRN__ACK_STATUS__ACK_REJECT) {
@@ -206,14 +255,16 @@ static void decode_group(agg *a, agg_queue *group, pb_codec *codec, cairn_arena 
 }
 
 /* Answer every decoded job of the group RETRY (storage cannot take them). */
-static void group_retry(agg *a, agg_queue *group, cairn_err e, const char *why) {
-  for (agg_job *j = group->head; j; j = j->next) {
-    if (!j->decoded) continue;
+static void group_retry(agg *a, agg_queue *group, agg_slots *slots, cairn_err e,
+                        const char *why) {
+  size_t i = 0;
+  for (agg_job *j = group->head; j; j = j->next, i++) {
+    if (!slots->v[i].ok) continue;
     job_fail(j, CAIRN__ACK_STATUS__ACK_RETRY, e, "%s; the batch was not stored, send it again later",
              why);
     /* later batches of the session must not be stored ahead of this one */
     atomic_store(&j->conn->dead, true);
-    j->decoded = NULL;
+    slots->v[i].ok = false;
     atomic_fetch_add(&a->m.retries, 1);
   }
 }
@@ -253,20 +304,21 @@ static void observe_commit(agg *a, int64_t ns) {
   if (sto_chain_head_get(a->env, &h) == CAIRN_OK) atomic_store(&a->m.chain_position, h.position);
 }
 
-static void commit_group(agg *a, agg_queue *group, bool have_cursor, uint64_t cursor) {
+static void commit_group(agg *a, agg_queue *group, agg_slots *slots, bool have_cursor,
+                         uint64_t cursor) {
   bool any = have_cursor;
-  for (agg_job *j = group->head; j && !any; j = j->next) any = j->decoded != NULL;
+  for (size_t i = 0; i < group->n && !any; i++) any = slots->v[i].ok;
   if (!any) return;
   for (;;) {
     sto_wtxn *t = NULL;
     cairn_err e = sto_wtxn_begin(a->env, &t);
     const char *what = "beginning a write txn";
     int64_t now = cairn_time_now_ns();
-    for (agg_job *j = group->head; j && e == CAIRN_OK; j = j->next) {
-      if (!j->decoded) continue;
+    size_t i = 0;
+    for (agg_job *j = group->head; j && e == CAIRN_OK; j = j->next, i++) {
+      if (!slots->v[i].ok) continue;
       sto_ingest_meta meta = {j->conn->instance_id, j->conn->identity, j->conn->node, now};
-      e = sto_wtxn_put_records_raw(t, &meta, j->decoded->records, j->raws, j->decoded->n_records,
-                                   &j->stored, &j->dups);
+      e = sto_wtxn_put_items(t, &meta, slots->v[i].items, slots->v[i].n, &j->stored, &j->dups);
       what = "storing records";
     }
     if (e == CAIRN_OK && have_cursor) {
@@ -298,19 +350,20 @@ static void commit_group(agg *a, agg_queue *group, bool have_cursor, uint64_t cu
     }
     if (e == CAIRN_E_MAPFULL || e == CAIRN_E_NOSPC) {
       log_storage_full(a, e);
-      group_retry(a, group, e, "storage full");
+      group_retry(a, group, slots, e, "storage full");
     } else {
       cairn_log_error(AGG_COMP, "storage error %s in %s: %s; batches are answered RETRY",
                       what, a->cfg.data_dir, cairn_err_name(e));
-      group_retry(a, group, e, "storage error");
+      group_retry(a, group, slots, e, "storage error");
     }
     return;
   }
 }
 
-static void account_group(agg *a, agg_queue *group) {
-  for (agg_job *j = group->head; j; j = j->next) {
-    if (!j->decoded) continue;
+static void account_group(agg *a, agg_queue *group, const agg_slots *slots) {
+  size_t i = 0;
+  for (agg_job *j = group->head; j; j = j->next, i++) {
+    if (!slots->v[i].ok) continue;
     atomic_fetch_add(&a->m.batches, 1);
     atomic_fetch_add(&a->m.records_stored, j->stored);
     atomic_fetch_add(&a->m.records_duplicate, j->dups);
@@ -357,6 +410,7 @@ static void *writer_main(void *arg) {
   pb_codec *codec = pb_codec_new(0);
   cairn_arena arena;
   cairn_arena_init(&arena, 1u << 20);
+  agg_slots slots = {0};
   size_t max_group = a->cfg.group_commit ? (size_t)a->cfg.group_commit : 64;
   int64_t last_stats = 0;
   w->next_sign_ns = cairn_time_mono_ns() + a->cfg.sign_interval_ns;
@@ -379,16 +433,22 @@ static void *writer_main(void *arg) {
     }
     pthread_mutex_unlock(&w->mu);
 
-    if (codec) {
-      decode_group(a, &group, codec, &arena);
+    /* without a codec or slots nothing is decoded: the cursor alone is committed */
+    agg_queue none = {0}, *decoded = &none;
+    if (codec && slots_reserve(&slots, group.n)) {
+      decode_group(a, &group, codec, &arena, &slots);
+      decoded = &group;
     } else {
       for (agg_job *j = group.head; j; j = j->next)
         job_fail(j, CAIRN__ACK_STATUS__ACK_RETRY, CAIRN_E_NOMEM, "aggregator out of memory");
     }
-    commit_group(a, &group, have_cursor, cursor);
-    account_group(a, &group);
+    commit_group(a, decoded, &slots, have_cursor, cursor);
+    account_group(a, decoded, &slots);
     bool stored_any = false;
-    for (agg_job *j = group.head; j; j = j->next) stored_any |= j->decoded && j->stored > 0;
+    size_t i = 0;
+    for (agg_job *j = decoded->head; j; j = j->next, i++)
+      stored_any |= slots.v[i].ok && j->stored > 0;
+    slots_end_group(&slots);
     cairn_arena_reset(&arena);
     complete(a, &group);
     if (stored_any && a->kafka) agg__kafka_notify(a->kafka);
@@ -407,6 +467,7 @@ static void *writer_main(void *arg) {
     }
   }
   if (a->signer) sign_checkpoint(a, true); /* the queue is drained: sign the final head */
+  slots_fini(&slots);
   cairn_arena_fini(&arena);
   pb_codec_free(codec);
   return NULL;

@@ -9,20 +9,23 @@
  * exactly as the collector does (collector parser, col__batch_add, 5000
  * records / 1 MiB per batch, pb_batch_encode: protobuf + zstd -1).
  * Timed, ingest_run(): what the aggregator's writer thread does per group of
- * G batches (default 8): pb_batch_decode_raw (zstd + protobuf-c unpack into
- * a reused arena, with the aggregator's default limits) of each batch, then
- * sto_wtxn_put_records_raw (dedupe, seq, record bytes + ingest fields,
- * records DB, hash chain, index entries) of all of them in one txn and
+ * G batches (default 8): pb_batch_decode_items (zstd into a reused buffer
+ * per batch of the group, records read in place, with the aggregator's
+ * default limits) of each batch, then sto_wtxn_put_items (dedupe, seq,
+ * record bytes + ingest fields, records DB, hash chain, index entries) of
+ * all of them in one txn and
  * sto_wtxn_commit (no fsync).
  * With --kafka, forward_run() then does what the Kafka forwarder does before
- * librdkafka: sto_scan_after in steps of 1000 and pb_record_json of every
- * record (librdkafka itself is not included).
+ * librdkafka: sto_scan_after_raw in steps of 1000, pb_view_parse and
+ * pb_view_json of every record (pb_record_unpack + pb_record_json for one the
+ * view cannot take; librdkafka itself is not included).
  * Each repeat uses a fresh store under DIR. Prints per repeat and a last line
  *   RESULT records=N ingest_per_cpu_s=X forward_per_cpu_s=Y ingest_per_s=Z
  * with the medians. Under callgrind, --toggle-collect=ingest_run (and
  * forward_run) counts exactly the timed part.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@
 
 #include "collector/internal.h"
 #include "collector/internal_parse.h"
+#include "proto/json.h"
 #include "storage/storage.h"
 
 typedef struct payload {
@@ -126,15 +130,18 @@ __attribute__((noinline)) static uint64_t ingest_run(sto_env *env, const payload
   cairn_arena_init(&arena, 1u << 20);
   pb_limits lim;
   pb_limits_default(&lim);
-  Cairn__RecordBatch **rb = calloc(group, sizeof(*rb));
-  pb_slice **raws = calloc(group, sizeof(*raws));
+  /* per batch of a group, as the writer's slots: decompressed bytes (reused
+   * across groups) and the records in them */
+  cairn_buf *raw = calloc(group, sizeof(*raw));
+  pb_batch_item **items = calloc(group, sizeof(*items));
+  size_t *n_items = calloc(group, sizeof(*n_items));
   uint64_t stored = 0;
-  if (!codec || !rb || !raws) return 0;
+  if (!codec || !raw || !items || !n_items) return 0;
   for (size_t i = 0; i < n; i += group) {
     size_t k = n - i < group ? n - i : group;
     for (size_t j = 0; j < k; j++) {
-      if (pb_batch_decode_raw(codec, pl[i + j].p, pl[i + j].len, &lim, &arena, &rb[j], &raws[j]) !=
-          CAIRN_OK) {
+      if (pb_batch_decode_items(codec, pl[i + j].p, pl[i + j].len, &lim, &raw[j], &arena,
+                                &items[j], &n_items[j]) != CAIRN_OK) {
         fprintf(stderr, "agg-ingest: decode failed: %s\n", pb_codec_last_error(codec));
         exit(1);
       }
@@ -145,10 +152,9 @@ __attribute__((noinline)) static uint64_t ingest_run(sto_env *env, const payload
                             (int64_t)(now_s(CLOCK_REALTIME) * 1e9)};
     for (size_t j = 0; j < k; j++) {
       uint32_t st = 0, du = 0;
-      cairn_err e =
-          sto_wtxn_put_records_raw(t, &meta, rb[j]->records, raws[j], rb[j]->n_records, &st, &du);
+      cairn_err e = sto_wtxn_put_items(t, &meta, items[j], n_items[j], &st, &du);
       if (e != CAIRN_OK) {
-        fprintf(stderr, "agg-ingest: put_records: %s\n", cairn_err_name(e));
+        fprintf(stderr, "agg-ingest: put_items: %s\n", cairn_err_name(e));
         exit(1);
       }
       stored += st;
@@ -160,8 +166,10 @@ __attribute__((noinline)) static uint64_t ingest_run(sto_env *env, const payload
     }
     cairn_arena_reset(&arena);
   }
-  free(rb);
-  free(raws);
+  for (size_t j = 0; j < group; j++) cairn_buf_fini(&raw[j]);
+  free(raw);
+  free(items);
+  free(n_items);
   cairn_arena_fini(&arena);
   pb_codec_free(codec);
   return stored;
@@ -169,35 +177,57 @@ __attribute__((noinline)) static uint64_t ingest_run(sto_env *env, const payload
 
 typedef struct fwd {
   cairn_buf json;
+  pb_rec_view view;    /* the record being rendered (large: one per run) */
+  cairn_arena unpack;  /* records the view cannot take */
   uint64_t last, n, bytes;
+  uint64_t fallback;   /* records rendered through pb_record_unpack */
   int failed;
 } fwd;
 
-static bool fwd_cb(const Cairn__Record *rec, void *ud) {
+/* What the forwarder does per record (aggregator/kafka.c, rec_open +
+ * rec_json): the stored bytes viewed in place and rendered, or unpacked and
+ * rendered when the view cannot take them. */
+static bool fwd_cb(uint64_t seq, const uint8_t *p, size_t n, void *ud) {
   fwd *f = ud;
   cairn_buf_reset(&f->json);
-  if (pb_record_json(rec, &f->json) != CAIRN_OK) {
+  cairn_err e;
+  if (pb_view_parse(p, n, &f->view)) {
+    e = pb_view_json(&f->view, &f->json);
+  } else {
+    Cairn__Record *r;
+    cairn_arena_reset(&f->unpack);
+    e = pb_record_unpack(p, n, &f->unpack, &r);
+    if (e == CAIRN_OK) e = pb_record_json(r, &f->json);
+    f->fallback++;
+  }
+  if (e != CAIRN_OK) {
     f->failed = 1;
     return false;
   }
   f->bytes += f->json.len;
-  f->last = rec->seq;
+  f->last = seq;
   f->n++;
   return true;
 }
 
 /* The Kafka forwarder's reading and rendering, without librdkafka. */
 __attribute__((noinline)) static uint64_t forward_run(sto_env *env, uint64_t *bytes) {
-  fwd f = {0};
-  cairn_buf_init(&f.json);
+  fwd *f = calloc(1, sizeof(*f));
+  if (!f) exit(1);
+  cairn_buf_init(&f->json);
+  cairn_arena_init(&f->unpack, 16u << 10);
   for (;;) {
-    uint64_t before = f.n;
-    if (sto_scan_after(env, f.last, 1000, fwd_cb, &f) != CAIRN_OK || f.failed) exit(1);
-    if (f.n == before) break;
+    uint64_t before = f->n;
+    if (sto_scan_after_raw(env, f->last, 1000, fwd_cb, f) != CAIRN_OK || f->failed) exit(1);
+    if (f->n == before) break;
   }
-  cairn_buf_fini(&f.json);
-  *bytes = f.bytes;
-  return f.n;
+  if (f->fallback) fprintf(stderr, "forward: %" PRIu64 " records not taken by the view\n", f->fallback);
+  uint64_t n = f->n;
+  *bytes = f->bytes;
+  cairn_arena_fini(&f->unpack);
+  cairn_buf_fini(&f->json);
+  free(f);
+  return n;
 }
 
 int main(int argc, char **argv) {

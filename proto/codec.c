@@ -32,6 +32,7 @@ struct pb_codec {
   ZSTD_DCtx *dctx; /* owned, reused for every decode */
   cairn_buf raw;   /* owned scratch: packed RecordBatch (encode) or zstd output (decode) */
   char err[160];   /* detail of the last failure, "" after success */
+  pb_rec_view view; /* scratch of pb_batch_decode_items (~4.5 KiB, hence not on the stack) */
 };
 
 pb_codec *pb_codec_new(int level) {
@@ -183,19 +184,22 @@ static cairn_err scan_record_count(pb_codec *c, const uint8_t *p, size_t len, ui
   return CAIRN_OK;
 }
 
-/* Grow the decode scratch to at most cap bytes in total. */
-static cairn_err scratch_grow(pb_codec *c, size_t cap) {
-  if (cap <= c->raw.cap) return CAIRN_OK;
-  uint8_t *p = realloc(c->raw.ptr, cap);
+/* Grow the decode output dst to at most cap bytes in total. */
+static cairn_err scratch_grow(pb_codec *c, cairn_buf *dst, size_t cap) {
+  if (cap <= dst->cap) return CAIRN_OK;
+  uint8_t *p = realloc(dst->ptr, cap);
   if (!p) return codec_fail(c, CAIRN_E_NOMEM, "no memory for %zu decompressed bytes", cap);
-  c->raw.ptr = p;
-  c->raw.cap = cap;
+  dst->ptr = p;
+  dst->cap = cap;
   return CAIRN_OK;
 }
 
-/* Stream-decompress exactly one zstd frame from payload into c->raw, never
- * holding more than max_raw output bytes. */
-static cairn_err codec_inflate(pb_codec *c, const uint8_t *payload, size_t len, uint64_t max_raw) {
+/* Stream-decompress exactly one zstd frame from payload into dst (c->raw or
+ * the caller's buffer), never holding more than max_raw output bytes. When
+ * the frame states its size, the first allocation has room for all of it and
+ * zstd decodes it in one pass straight into dst (its single-pass shortcut). */
+static cairn_err codec_inflate(pb_codec *c, cairn_buf *dst, const uint8_t *payload, size_t len,
+                               uint64_t max_raw) {
   size_t cap_max = max_raw > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)max_raw;
   cairn_err e;
 
@@ -219,19 +223,19 @@ static cairn_err codec_inflate(pb_codec *c, const uint8_t *payload, size_t len, 
   if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs > 0) first = (size_t)fcs;
   if (first > cap_max) first = cap_max;
   if (first == 0) first = 1;
-  cairn_buf_reset(&c->raw);
-  e = scratch_grow(c, first);
+  cairn_buf_reset(dst);
+  e = scratch_grow(c, dst, first);
   if (e) return e;
 
   ZSTD_inBuffer in = {payload, len, 0};
-  ZSTD_outBuffer out = {c->raw.ptr, c->raw.cap > cap_max ? cap_max : c->raw.cap, 0};
+  ZSTD_outBuffer out = {dst->ptr, dst->cap > cap_max ? cap_max : dst->cap, 0};
   for (;;) {
     if (out.pos == out.size && out.size < cap_max) {
       size_t ncap = out.size > cap_max / 2 ? cap_max : out.size * 2;
-      e = scratch_grow(c, ncap);
+      e = scratch_grow(c, dst, ncap);
       if (e) return e;
-      out.dst = c->raw.ptr;
-      out.size = c->raw.cap > cap_max ? cap_max : c->raw.cap;
+      out.dst = dst->ptr;
+      out.size = dst->cap > cap_max ? cap_max : dst->cap;
     }
     if (out.pos == out.size) {
       /* At the cap: the frame must end without producing one more byte. */
@@ -258,7 +262,7 @@ static cairn_err codec_inflate(pb_codec *c, const uint8_t *payload, size_t len, 
   if (in.pos != in.size)
     return codec_fail(c, CAIRN_E_ZSTD, "%zu bytes of trailing data after the zstd frame",
                       in.size - in.pos);
-  c->raw.len = out.pos;
+  dst->len = out.pos;
   return CAIRN_OK;
 }
 
@@ -312,38 +316,50 @@ static void slice_records(const uint8_t *p, size_t len, pb_slice *raws, size_t c
   }
 }
 
+/* What protobuf-c may take from the arena to unpack a RecordBatch of len
+ * raw bytes holding count records. */
+static size_t batch_budget(size_t len, size_t count) {
+  return CODEC_EXPANSION * len + count * (sizeof(Cairn__Record) + 32) + 4096;
+}
+
+/* protobuf-c's unpack of the decompressed RecordBatch raw[0..len), whose
+ * count records scan_record_count accepted, into arena a under the budget. */
+static cairn_err batch_unpack(pb_codec *c, const uint8_t *raw, size_t len, size_t count,
+                              const pb_limits *lim, cairn_arena *a, Cairn__RecordBatch **out) {
+  size_t budget = batch_budget(len, count);
+  pb__budget_alloc ba;
+  ProtobufCAllocator al = pb__budget_allocator(&ba, a, budget);
+  Cairn__RecordBatch *b = cairn__record_batch__unpack(&al, len, raw);
+  if (!b) {
+    if (ba.oom) return codec_fail(c, CAIRN_E_NOMEM, "no memory to unpack %zu records", count);
+    if (ba.exceeded)
+      return codec_fail(c, CAIRN_E_LIMIT,
+                        "batch of %zu bytes expands past %zu bytes when unpacked", len, budget);
+    return codec_fail(c, CAIRN_E_PROTO, "payload is not a valid RecordBatch");
+  }
+  if (b->n_records > lim->max_records)
+    return codec_fail(c, CAIRN_E_LIMIT, "batch has %zu records, over max_records %u",
+                      b->n_records, lim->max_records);
+  *out = b;
+  return CAIRN_OK;
+}
+
 static cairn_err batch_decode(pb_codec *c, const uint8_t *payload, size_t len,
                               const pb_limits *lim, cairn_arena *a, Cairn__RecordBatch **out,
                               pb_slice **raws_out) {
   *out = NULL;
   if (raws_out) *raws_out = NULL;
   c->err[0] = '\0';
-  cairn_err e = codec_inflate(c, payload, len, lim->max_raw);
+  cairn_err e = codec_inflate(c, &c->raw, payload, len, lim->max_raw);
   if (e) goto out_trim;
 
   size_t count = 0;
   e = scan_record_count(c, c->raw.ptr, c->raw.len, lim->max_records, &count);
   if (e) goto out_trim;
 
-  size_t budget = CODEC_EXPANSION * c->raw.len + count * (sizeof(Cairn__Record) + 32) + 4096;
-  pb__budget_alloc ba;
-  ProtobufCAllocator al = pb__budget_allocator(&ba, a, budget);
-  Cairn__RecordBatch *b = cairn__record_batch__unpack(&al, c->raw.len, c->raw.ptr);
-  if (!b) {
-    if (ba.oom)
-      e = codec_fail(c, CAIRN_E_NOMEM, "no memory to unpack %zu records", count);
-    else if (ba.exceeded)
-      e = codec_fail(c, CAIRN_E_LIMIT, "batch of %zu bytes expands past %zu bytes when unpacked",
-                     c->raw.len, budget);
-    else
-      e = codec_fail(c, CAIRN_E_PROTO, "payload is not a valid RecordBatch");
-    goto out_trim;
-  }
-  if (b->n_records > lim->max_records) {
-    e = codec_fail(c, CAIRN_E_LIMIT, "batch has %zu records, over max_records %u", b->n_records,
-                   lim->max_records);
-    goto out_trim;
-  }
+  Cairn__RecordBatch *b = NULL;
+  e = batch_unpack(c, c->raw.ptr, c->raw.len, count, lim, a, &b);
+  if (e) goto out_trim;
   pb_slice *raws = NULL;
   if (raws_out) {
     /* the scratch is reused by the next decode: keep a copy in the arena */
@@ -363,6 +379,70 @@ static cairn_err batch_decode(pb_codec *c, const uint8_t *payload, size_t len,
 out_trim:
   codec_trim(c);
   return e;
+}
+
+/* The fast path of pb_batch_decode_items: true when the RecordBatch
+ * raw[0..len) is nothing but count field-1 entries with canonical keys and
+ * length prefixes as protobuf-c reads them, each a record pb_view_parse
+ * takes, and protobuf-c's unpack of all of it would stay within the codec's
+ * budget; it[] then holds the records' bytes. false: the batch needs
+ * protobuf-c (which then also decides on errors and limits). */
+static bool items_from_views(pb_codec *c, const uint8_t *raw, size_t len, size_t count,
+                             pb_batch_item *it) {
+  const uint8_t *p = raw, *end = raw + len;
+  size_t i = 0;
+  /* the batch struct, its record pointer array, the scan slabs (recview.c) */
+  size_t bound = ((sizeof(Cairn__RecordBatch) + 15) & ~(size_t)15) +
+                 ((count * sizeof(Cairn__Record *) + 15) & ~(size_t)15) +
+                 (count > 16 ? 64 * count : 0);
+  while (p < end) {
+    if (*p++ != 0x0a || i == count) return false; /* field 1, length-delimited */
+    size_t n = 0;
+    unsigned k = 0;
+    for (;; k++) { /* the length: at most 5 bytes, as protobuf-c reads it */
+      if (k == 5 || p == end) return false;
+      n |= (size_t)(*p & 0x7f) << (7 * k);
+      if (!(*p++ & 0x80)) break;
+    }
+    if (n > 0x7fffffffu || n > (size_t)(end - p)) return false;
+    size_t rb = 0;
+    if (!pb__view_parse_bound(p, n, &c->view, &rb)) return false;
+    bound += rb;
+    it[i++] = (pb_batch_item){{p, n}, NULL};
+    p += n;
+  }
+  return i == count && bound <= batch_budget(len, count);
+}
+
+cairn_err pb_batch_decode_items(pb_codec *c, const uint8_t *payload, size_t len,
+                                const pb_limits *lim, cairn_buf *raw, cairn_arena *a,
+                                pb_batch_item **items, size_t *n) {
+  *items = NULL;
+  *n = 0;
+  c->err[0] = '\0';
+  cairn_err e = codec_inflate(c, raw, payload, len, lim->max_raw);
+  if (e) return e;
+  size_t count = 0;
+  e = scan_record_count(c, raw->ptr, raw->len, lim->max_records, &count);
+  if (e) return e;
+  pb_batch_item *it = cairn_arena_alloc(a, (count ? count : 1) * sizeof(*it));
+  if (!it) return codec_fail(c, CAIRN_E_NOMEM, "no memory for %zu records", count);
+  if (!items_from_views(c, raw->ptr, raw->len, count, it)) {
+    /* protobuf-c decides, exactly as pb_batch_decode_raw */
+    Cairn__RecordBatch *b = NULL;
+    e = batch_unpack(c, raw->ptr, raw->len, count, lim, a, &b);
+    if (e) return e;
+    pb_slice *raws = cairn_arena_alloc(a, (b->n_records ? b->n_records : 1) * sizeof(*raws));
+    if (!raws) return codec_fail(c, CAIRN_E_NOMEM, "no memory for %zu records", count);
+    for (size_t i = 0; i < b->n_records; i++) raws[i] = (pb_slice){NULL, 0};
+    if (count == b->n_records) slice_records(raw->ptr, raw->len, raws, count);
+    drop_unknown_fields(b, raws);
+    for (size_t i = 0; i < b->n_records; i++) it[i] = (pb_batch_item){raws[i], b->records[i]};
+    count = b->n_records;
+  }
+  *items = it;
+  *n = count;
+  return CAIRN_OK;
 }
 
 cairn_err pb_batch_decode(pb_codec *c, const uint8_t *payload, size_t len, const pb_limits *lim,

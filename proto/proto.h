@@ -116,6 +116,32 @@ CAIRN_MUST_CHECK cairn_err pb_batch_decode_raw(pb_codec *c, const uint8_t *paylo
                                                const pb_limits *lim, cairn_arena *a,
                                                Cairn__RecordBatch **out, pb_slice **raws);
 
+/* One record of a batch decoded by pb_batch_decode_items. */
+typedef struct pb_batch_item {
+  pb_slice raw;       /* the record's bytes as received; p == NULL: they carried
+                       * fields this build does not know, pack rec instead */
+  Cairn__Record *rec; /* NULL: raw is a record pb_view_parse (proto/recview.h)
+                       * takes; else protobuf-c's decode of it (in the arena) */
+} pb_batch_item;
+
+/* pb_batch_decode_raw for the aggregator's writer, mostly without
+ * protobuf-c: decompress payload into *raw (the caller's buffer, reset
+ * first, grown as needed and kept by the caller for the next batch), walk
+ * the RecordBatch and check every record with pb_view_parse. When all of
+ * them pass (the normal case), nothing is unpacked: (*items)[i].raw are the
+ * records' bytes inside raw and .rec is NULL. Otherwise the batch is
+ * unpacked with protobuf-c exactly as pb_batch_decode_raw does (unknown
+ * fields dropped, raw.p NULL for a record that had some) and .rec is set for
+ * every record. Same limits, errors and pb_codec_last_error texts as
+ * pb_batch_decode_raw (the protobuf-c unpack budget is applied to the
+ * records read as views too, from an upper bound of what unpacking would
+ * take). *items (n_items entries, NULL and 0 on error) lives in arena a,
+ * the bytes in raw: valid until a is reset or raw is changed. */
+CAIRN_MUST_CHECK cairn_err pb_batch_decode_items(pb_codec *c, const uint8_t *payload, size_t len,
+                                                 const pb_limits *lim, cairn_buf *raw,
+                                                 cairn_arena *a, pb_batch_item **items,
+                                                 size_t *n_items);
+
 /* ---- single records (storage format) ---- */
 
 /* Append the packed bytes of one Record to out. CAIRN_E_NOMEM. */
@@ -128,6 +154,21 @@ CAIRN_MUST_CHECK cairn_err pb_record_pack(const Cairn__Record *r, cairn_buf *out
  * has them) without packing the record again. CAIRN_E_NOMEM. */
 CAIRN_MUST_CHECK cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n,
                                                  const Cairn__Record *r, bool with_node,
+                                                 cairn_buf *out);
+
+/* The aggregator's fields of one stored record (pb_record_pack_fields). */
+typedef struct pb_ingest {
+  const char *node;        /* NUL-terminated; appended only when non-NULL */
+  const char *identity;    /* NUL-terminated; NULL = "" */
+  const char *instance_id; /* NUL-terminated; NULL = "" */
+  int64_t ingest_ns;
+  uint64_t seq;
+} pb_ingest;
+
+/* pb_record_pack_ingest from values instead of a Cairn__Record: raw[0..n)
+ * followed by node (when in->node), identity, instance_id, ingest_ns and
+ * seq. The one implementation of both. CAIRN_E_NOMEM. */
+CAIRN_MUST_CHECK cairn_err pb_record_pack_fields(const uint8_t *raw, size_t n, const pb_ingest *in,
                                                  cairn_buf *out);
 
 /* Fill *rec as a source=query record (the audit trail of one query, PCI DSS

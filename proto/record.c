@@ -78,13 +78,13 @@ static uint8_t *put_str(uint8_t *o, uint32_t field, const char *s, size_t n) {
   return o + n;
 }
 
-cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n, const Cairn__Record *r,
-                                bool with_node, cairn_buf *out) {
+cairn_err pb_record_pack_fields(const uint8_t *raw, size_t n, const pb_ingest *in,
+                                cairn_buf *out) {
   /* field numbers of proto/cairn.proto's Record */
   enum { F_NODE = 11, F_IDENTITY = 18, F_INSTANCE_ID = 19, F_INGEST_NS = 20, F_SEQ = 21 };
-  const char *node = with_node && r->node ? r->node : NULL;
-  const char *id = r->identity ? r->identity : "";
-  const char *inst = r->instance_id ? r->instance_id : "";
+  const char *node = in->node;
+  const char *id = in->identity ? in->identity : "";
+  const char *inst = in->instance_id ? in->instance_id : "";
   size_t ln = node ? strlen(node) : 0, li = strlen(id), lt = strlen(inst);
   /* each string: key (<= 2 bytes) + length varint (<= 10) + bytes; each
    * varint field: key (2) + value (<= 10) */
@@ -98,11 +98,17 @@ cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n, const Cairn__Recor
   o = put_str(o, F_IDENTITY, id, li);
   o = put_str(o, F_INSTANCE_ID, inst, lt);
   o = put_varint(o, (uint64_t)F_INGEST_NS << 3);
-  o = put_varint(o, (uint64_t)r->ingest_ns); /* int64: two's complement, as protobuf does */
+  o = put_varint(o, (uint64_t)in->ingest_ns); /* int64: two's complement, as protobuf does */
   o = put_varint(o, (uint64_t)F_SEQ << 3);
-  o = put_varint(o, r->seq);
+  o = put_varint(o, in->seq);
   out->len = (size_t)(o - out->ptr);
   return CAIRN_OK;
+}
+
+cairn_err pb_record_pack_ingest(const uint8_t *raw, size_t n, const Cairn__Record *r,
+                                bool with_node, cairn_buf *out) {
+  pb_ingest in = {with_node ? r->node : NULL, r->identity, r->instance_id, r->ingest_ns, r->seq};
+  return pb_record_pack_fields(raw, n, &in, out);
 }
 
 cairn_err pb_record_unpack(const uint8_t *p, size_t len, cairn_arena *a, Cairn__Record **out) {

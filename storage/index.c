@@ -53,33 +53,68 @@ static bool list_elem(const uint8_t *p, size_t n, size_t i, const uint8_t **v, s
   return false;
 }
 
-bool sto_field_value(const Cairn__Record *r, sto_field f, size_t i, const uint8_t **v, size_t *n) {
-  if ((unsigned)f >= STO_FIELD_COUNT_ || !r) return false;
+/* The i-th attr of x: key and value bytes. The key of a decoded record is
+ * its C string (as far as its first NUL); a view's keys never hold a NUL. */
+static inline void ref_attr(const sto__rec_ref *x, size_t i, pb_str *key, pb_str *val) {
+  if (x->v) {
+    *key = x->v->attrs[i].key;
+    *val = x->v->attrs[i].value;
+    return;
+  }
+  const Cairn__Attr *a = x->r->attrs[i];
+  *key = (pb_str){NULL, 0};
+  *val = (pb_str){NULL, 0};
+  if (!a) return;
+  if (a->key) *key = (pb_str){(const uint8_t *)a->key, strlen(a->key)};
+  *val = (pb_str){a->value.data, a->value.len};
+}
+
+bool sto__ref_field_value(const sto__rec_ref *x, sto_field f, size_t i, const uint8_t **v,
+                          size_t *n) {
+  if ((unsigned)f >= STO_FIELD_COUNT_) return false;
   const sto__field_def *d = &sto__fields[f];
   if (!d->attr) {
-    const char *s = f == STO_FIELD_NAMESPACE ? r->kube_namespace
-                    : f == STO_FIELD_POD     ? r->pod
-                    : f == STO_FIELD_CONTAINER ? r->container
-                                             : r->node;
-    if (i != 0 || !s || !s[0]) return false;
-    *v = (const uint8_t *)s;
-    *n = strlen(s);
+    pb_str s;
+    if (x->v) {
+      s = f == STO_FIELD_NAMESPACE   ? x->v->kube_namespace
+          : f == STO_FIELD_POD       ? x->v->pod
+          : f == STO_FIELD_CONTAINER ? x->v->container
+                                     : x->v->node;
+    } else {
+      const char *c = f == STO_FIELD_NAMESPACE   ? x->r->kube_namespace
+                      : f == STO_FIELD_POD       ? x->r->pod
+                      : f == STO_FIELD_CONTAINER ? x->r->container
+                                                 : x->r->node;
+      s = (pb_str){(const uint8_t *)c, c ? strlen(c) : 0};
+    }
+    if (i != 0 || s.n == 0) return false;
+    *v = s.p;
+    *n = s.n;
     return true;
   }
-  if ((int)r->source != d->source) return false;
-  for (size_t k = 0; k < r->n_attrs; k++) {
-    const Cairn__Attr *a = r->attrs[k];
-    if (!a || !a->key || strcmp(a->key, d->attr) != 0) continue;
-    if (d->list) return list_elem(a->value.data, a->value.len, i, v, n);
-    if (a->value.len == 0) continue;
+  int source = x->v ? (int)x->v->source : (int)x->r->source;
+  if (source != d->source) return false;
+  size_t alen = strlen(d->attr), na = x->v ? x->v->n_attrs : x->r->n_attrs;
+  for (size_t k = 0; k < na; k++) {
+    pb_str key, val;
+    ref_attr(x, k, &key, &val);
+    if (key.n != alen || memcmp(key.p, d->attr, alen) != 0) continue;
+    if (d->list) return list_elem(val.p, val.n, i, v, n);
+    if (val.n == 0) continue;
     if (i == 0) {
-      *v = a->value.data;
-      *n = a->value.len;
+      *v = val.p;
+      *n = val.n;
       return true;
     }
     i--;
   }
   return false;
+}
+
+bool sto_field_value(const Cairn__Record *r, sto_field f, size_t i, const uint8_t **v, size_t *n) {
+  if (!r) return false;
+  sto__rec_ref x = {r, NULL};
+  return sto__ref_field_value(&x, f, i, v, n);
 }
 
 size_t sto__idx_key_bytes(uint8_t *key, uint8_t kind, const uint8_t *value, size_t n) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "proto/recview.h"
 #include "storage/storage.h"
 
 #define STO__VERSION 2u            /* meta "version" written by this code (2: hash chain) */
@@ -77,6 +78,7 @@ struct sto_wtxn {
   uint64_t chain_first; /* seq of the first record stored in this txn */
   uint8_t chain_new[32]; /* hash of the link written at commit, adopted on success */
   bool chain_wrote;  /* a link was written in this txn */
+  pb_rec_view view;  /* scratch: the record being stored by sto_wtxn_put_items */
 };
 
 struct sto_env {
@@ -133,6 +135,18 @@ size_t sto__idx_key_str(uint8_t *key, uint8_t kind, const char *value);
 
 /* idx key kind|bytes, cut at STO_INDEX_VALUE_MAX; returns the key length. */
 size_t sto__idx_key_bytes(uint8_t *key, uint8_t kind, const uint8_t *value, size_t n);
+
+/* A record as the index builder and sto_field_value read it: a decoded
+ * record (r) or a view of its packed bytes (v); exactly one is set. */
+typedef struct sto__rec_ref {
+  const Cairn__Record *r;
+  const pb_rec_view *v;
+} sto__rec_ref;
+
+/* sto_field_value on either form; the same values for a view as for the
+ * record protobuf-c decodes from the same bytes. */
+bool sto__ref_field_value(const sto__rec_ref *x, sto_field f, size_t i, const uint8_t **v,
+                          size_t *n);
 
 /* idx key for a source value (u32 BE). */
 size_t sto__idx_key_source(uint8_t *key, uint32_t source);

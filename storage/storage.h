@@ -134,6 +134,18 @@ CAIRN_MUST_CHECK cairn_err sto_wtxn_put_records_raw(sto_wtxn *t, const sto_inges
                                                     const pb_slice *raws, size_t n,
                                                     uint32_t *stored, uint32_t *dups);
 
+/* sto_wtxn_put_records for a batch decoded with pb_batch_decode_items: an
+ * item without rec is read in place (pb_view_parse) and stored as its bytes
+ * plus the ingest fields, an item with rec exactly as by
+ * sto_wtxn_put_records_raw (rec is modified in place). Same dedupe, seq,
+ * stored bytes, chain and index entries as sto_wtxn_put_records_raw on the
+ * records protobuf-c decodes from the same bytes. Same errors, plus
+ * CAIRN_E_INVAL (txn killed) for an item without rec whose bytes are not a
+ * record pb_view_parse takes. */
+CAIRN_MUST_CHECK cairn_err sto_wtxn_put_items(sto_wtxn *t, const sto_ingest_meta *meta,
+                                              const pb_batch_item *items, size_t n,
+                                              uint32_t *stored, uint32_t *dups);
+
 /* Set a named cursor (e.g. "kafka", at most STO_INDEX_VALUE_MAX bytes) to
  * value inside t. CAIRN_E_INVAL, CAIRN_E_MAPFULL, CAIRN_E_STORAGE. */
 CAIRN_MUST_CHECK cairn_err sto_wtxn_cursor_set(sto_wtxn *t, const char *name, uint64_t value);

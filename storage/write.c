@@ -260,20 +260,22 @@ out:
   return err;
 }
 
-/* Index entries of the audit attrs of r (sto__fields), each distinct value
+/* Index entries of the audit attrs of x (sto__fields), each distinct value
  * of a field once (an event may repeat a key or a record type). */
-static cairn_err index_attrs(idx_stage *st, const Cairn__Record *r, const uint8_t *data) {
+static cairn_err index_attrs(idx_stage *st, const sto__rec_ref *x, int source,
+                             const uint8_t *data) {
   uint8_t key[STO__IDX_KEY_MAX];
   for (int f = STO_FIELD_AUDIT_KEY; f < STO_FIELD_COUNT_; f++) {
-    if (sto__fields[f].source != (int)r->source) continue;
+    if (sto__fields[f].source != source) continue;
     const uint8_t *v;
     size_t n;
-    for (size_t i = 0; sto_field_value(r, (sto_field)f, i, &v, &n); i++) {
+    for (size_t i = 0; sto__ref_field_value(x, (sto_field)f, i, &v, &n); i++) {
       bool seen = false;
       const uint8_t *pv;
       size_t pn;
       for (size_t j = 0; j < i && !seen; j++)
-        seen = sto_field_value(r, (sto_field)f, j, &pv, &pn) && pn == n && memcmp(pv, v, n) == 0;
+        seen = sto__ref_field_value(x, (sto_field)f, j, &pv, &pn) && pn == n &&
+               memcmp(pv, v, n) == 0;
       if (seen) continue;
       size_t klen = sto__idx_key_bytes(key, sto__fields[f].kind, v, n);
       cairn_err err = put_idx(st, key, klen, data);
@@ -283,33 +285,46 @@ static cairn_err index_attrs(idx_stage *st, const Cairn__Record *r, const uint8_
   return CAIRN_OK;
 }
 
-/* Index entries of one stored record (empty values are not indexed). */
-static cairn_err index_record(idx_stage *st, const Cairn__Record *r) {
+/* The fields index_record reads, from either form of a record. */
+typedef struct idx_fields {
+  int64_t time_ns;
+  uint32_t source;
+  pb_str ns, pod, container, node; /* empty: not indexed */
+} idx_fields;
+
+static inline pb_str cstr(const char *s) {
+  return s ? (pb_str){(const uint8_t *)s, strlen(s)} : (pb_str){NULL, 0};
+}
+
+/* Index entries of one stored record (empty values are not indexed): the
+ * one index builder of both put paths. */
+static cairn_err index_record(idx_stage *st, const idx_fields *f, const sto__rec_ref *x,
+                              uint64_t seq) {
   uint8_t key[STO__IDX_KEY_MAX], data[STO__IDX_DATA];
   cairn_err err;
-  sto__idx_data(data, r->time_ns, r->seq);
+  sto__idx_data(data, f->time_ns, seq);
   size_t klen = sto__idx_key_str(key, STO__IDX_TIME, NULL);
   if ((err = put_idx(st, key, klen, data)) != CAIRN_OK) return err;
   const struct {
     uint8_t kind;
-    const char *value;
+    pb_str value;
   } strs[] = {
-      {STO__IDX_NAMESPACE, r->kube_namespace},
-      {STO__IDX_POD, r->pod},
-      {STO__IDX_CONTAINER, r->container},
-      {STO__IDX_NODE, r->node},
+      {STO__IDX_NAMESPACE, f->ns},
+      {STO__IDX_POD, f->pod},
+      {STO__IDX_CONTAINER, f->container},
+      {STO__IDX_NODE, f->node},
   };
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-    if (!strs[i].value || !strs[i].value[0]) continue;
-    klen = sto__idx_key_str(key, strs[i].kind, strs[i].value);
+    if (strs[i].value.n == 0) continue;
+    klen = sto__idx_key_bytes(key, strs[i].kind, strs[i].value.p, strs[i].value.n);
     if ((err = put_idx(st, key, klen, data)) != CAIRN_OK) return err;
   }
-  if (r->source != 0) {
-    klen = sto__idx_key_source(key, (uint32_t)r->source);
+  if (f->source != 0) {
+    klen = sto__idx_key_source(key, f->source);
     if ((err = put_idx(st, key, klen, data)) != CAIRN_OK) return err;
   }
-  if (r->source == CAIRN__SOURCE__SOURCE_AUDIT || r->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT)
-    return index_attrs(st, r, data);
+  if (f->source == CAIRN__SOURCE__SOURCE_AUDIT || f->source == CAIRN__SOURCE__SOURCE_K8S_AUDIT)
+    return index_attrs(st, x, (int)f->source, data);
   return CAIRN_OK;
 }
 
@@ -360,14 +375,10 @@ static cairn_err hwm_load(sto_wtxn *t, const char *instance, hwm_cache *c, uint6
   return CAIRN_OK;
 }
 
-static cairn_err store_record(sto_wtxn *t, idx_stage *st, Cairn__Record *r, const pb_slice *raw,
-                              bool with_node) {
+/* Store the packed bytes in t->pack under seq and add them to the chain. */
+static cairn_err store_packed(sto_wtxn *t, idx_stage *st, uint64_t seq) {
   uint8_t kb[8];
-  cairn_buf_reset(&t->pack);
-  cairn_err err = raw && raw->p ? pb_record_pack_ingest(raw->p, raw->len, r, with_node, &t->pack)
-                                : pb_record_pack(r, &t->pack);
-  if (err != CAIRN_OK) return err; /* NOMEM: the txn itself is still usable */
-  sto__be64_put(kb, r->seq);
+  sto__be64_put(kb, seq);
   MDB_val k = {8, kb}, v = {t->pack.len, t->pack.ptr};
   int rc = st->rec_cur ? MDB_SUCCESS : mdb_cursor_open(t->txn, t->env->records, &st->rec_cur);
   if (rc == MDB_SUCCESS) rc = mdb_cursor_put(st->rec_cur, &k, &v, MDB_APPEND);
@@ -377,12 +388,76 @@ static cairn_err store_record(sto_wtxn *t, idx_stage *st, Cairn__Record *r, cons
     return t->dead;
   }
   if (rc != MDB_SUCCESS) return txn_fail(t, rc);
-  cairn_err cerr = sto__chain_add(t, r->seq, t->pack.ptr, t->pack.len);
+  cairn_err cerr = sto__chain_add(t, seq, t->pack.ptr, t->pack.len);
   if (cerr != CAIRN_OK) {
     t->dead = cerr; /* stored but not hashed: the txn must not commit */
     return cerr;
   }
-  return index_record(st, r);
+  return CAIRN_OK;
+}
+
+/* One put call's state: the ingest values, index stage and dedupe cache. */
+typedef struct put_ctx {
+  const char *instance; /* never NULL */
+  const char *identity; /* never NULL */
+  const char *node;     /* NULL: keep the record's */
+  int64_t ingest_ns;
+  idx_stage st;         /* this call's index entries, written before it returns */
+  hwm_cache cache;
+  uint64_t seq0;        /* t->seq when the call began */
+  uint32_t stored, dups;
+  bool started;         /* arguments accepted: an error from here on kills the txn */
+} put_ctx;
+
+/* Store one record, given as a decoded record r (whose seq, identity,
+ * instance_id, ingest_ns and node are set, as the API promises) or as a view
+ * v of raw. Bytes stored: raw plus the ingest fields when raw.p, else r
+ * packed again. Dedupe, seq, chain leaf and index entries are the same
+ * either way. */
+static cairn_err put_record(sto_wtxn *t, put_ctx *pc, Cairn__Record *r, const pb_rec_view *v,
+                            pb_slice raw) {
+  uint64_t stream = v ? v->file_stream : r->file_stream;
+  uint64_t end_offset = v ? v->end_offset : r->end_offset;
+  if (stream != 0) {
+    cairn_err err = hwm_load(t, pc->instance, &pc->cache, stream);
+    if (err != CAIRN_OK) return err;
+    if (pc->cache.present && end_offset <= pc->cache.hwm) {
+      pc->dups++;
+      return CAIRN_OK;
+    }
+    pc->cache.hwm = end_offset;
+    pc->cache.present = true;
+    pc->cache.dirty = true;
+  }
+  uint64_t seq = ++t->seq;
+  idx_fields f;
+  if (r) {
+    /* the record fields are char *; the strings stay the caller's */
+    r->seq = seq;
+    r->identity = (char *)pc->identity;
+    r->instance_id = (char *)pc->instance;
+    r->ingest_ns = pc->ingest_ns;
+    if (pc->node) r->node = (char *)pc->node;
+    f = (idx_fields){r->time_ns, (uint32_t)r->source, cstr(r->kube_namespace), cstr(r->pod),
+                     cstr(r->container), cstr(r->node)};
+  } else {
+    f = (idx_fields){v->time_ns, v->source, v->kube_namespace, v->pod, v->container,
+                     pc->node ? cstr(pc->node) : v->node};
+  }
+  cairn_buf_reset(&t->pack);
+  cairn_err err;
+  if (raw.p) {
+    pb_ingest in = {pc->node, pc->identity, pc->instance, pc->ingest_ns, seq};
+    err = pb_record_pack_fields(raw.p, raw.len, &in, &t->pack);
+  } else {
+    err = pb_record_pack(r, &t->pack);
+  }
+  if (err != CAIRN_OK) return err;
+  err = store_packed(t, &pc->st, seq);
+  if (err != CAIRN_OK) return err;
+  pc->stored++;
+  sto__rec_ref x = {r, r ? NULL : v};
+  return index_record(&pc->st, &f, &x, seq);
 }
 
 /* Write meta attr_idx_from (the first seq stored with attr index entries)
@@ -403,6 +478,45 @@ static cairn_err stamp_attr_idx(sto_wtxn *t) {
   return rc == MDB_SUCCESS ? CAIRN_OK : txn_fail(t, rc);
 }
 
+/* Start a put call: check the arguments, stamp attr_idx_from. */
+static cairn_err put_begin(sto_wtxn *t, const sto_ingest_meta *meta, put_ctx *pc) {
+  memset(pc, 0, sizeof(*pc));
+  if (!t || !t->txn || !meta) return CAIRN_E_INVAL;
+  if (t->dead != CAIRN_OK) return t->dead;
+  pc->instance = nz(meta->instance_id);
+  if (strlen(pc->instance) > STO__INSTANCE_MAX) return CAIRN_E_INVAL;
+  pc->identity = nz(meta->identity);
+  pc->node = (meta->node && meta->node[0]) ? meta->node : NULL;
+  pc->ingest_ns = meta->ingest_ns;
+  pc->seq0 = t->seq;
+  pc->started = true;
+  return stamp_attr_idx(t);
+}
+
+/* End a put call: index entries, dedupe mark and last_seq into the txn.
+ * err is the loop's outcome; any error kills the txn. */
+static cairn_err put_end(sto_wtxn *t, put_ctx *pc, cairn_err err, uint32_t *stored,
+                         uint32_t *dups) {
+  if (err == CAIRN_OK) err = stage_flush(t, &pc->st);
+  if (err == CAIRN_OK) err = hwm_flush(t, pc->instance, &pc->cache);
+  if (err == CAIRN_OK && t->seq != pc->seq0) {
+    uint8_t val[8];
+    sto__be64_put(val, t->seq);
+    MDB_val k = {sizeof(META_LAST_SEQ) - 1, (void *)META_LAST_SEQ}, v = {8, val};
+    int rc = mdb_put(t->txn, t->env->meta, &k, &v, 0);
+    if (rc != MDB_SUCCESS) err = txn_fail(t, rc);
+  }
+  stage_fini(&pc->st);
+  if (err != CAIRN_OK) {
+    /* part of the group may be in the txn: the caller must abort it */
+    if (t->dead == CAIRN_OK) t->dead = err;
+    return err;
+  }
+  if (stored) *stored = pc->stored;
+  if (dups) *dups = pc->dups;
+  return CAIRN_OK;
+}
+
 cairn_err sto_wtxn_put_records(sto_wtxn *t, const sto_ingest_meta *meta,
                                Cairn__Record *const *recs, size_t n, uint32_t *stored,
                                uint32_t *dups) {
@@ -414,67 +528,34 @@ cairn_err sto_wtxn_put_records_raw(sto_wtxn *t, const sto_ingest_meta *meta,
                                    uint32_t *stored, uint32_t *dups) {
   if (stored) *stored = 0;
   if (dups) *dups = 0;
-  if (!t || !t->txn || !meta || (n && !recs)) return CAIRN_E_INVAL;
-  if (t->dead != CAIRN_OK) return t->dead;
-  const char *instance = nz(meta->instance_id);
-  if (strlen(instance) > STO__INSTANCE_MAX) return CAIRN_E_INVAL;
-  /* the record fields are char *; the strings stay the caller's */
-  char *identity = (char *)nz(meta->identity);
-  char *inst = (char *)instance;
-  char *node = (meta->node && meta->node[0]) ? (char *)meta->node : NULL;
+  if (n && !recs) return CAIRN_E_INVAL;
+  put_ctx pc;
+  cairn_err err = put_begin(t, meta, &pc);
+  if (err != CAIRN_OK && !pc.started) return err;
+  for (size_t i = 0; i < n && err == CAIRN_OK; i++)
+    err = put_record(t, &pc, recs[i], NULL, raws ? raws[i] : (pb_slice){NULL, 0});
+  return put_end(t, &pc, err, stored, dups);
+}
 
-  idx_stage st = {0}; /* this call's index entries, written before it returns */
-  cairn_err err = stamp_attr_idx(t);
-  if (err != CAIRN_OK) goto out_kill_txn;
-  hwm_cache cache = {0};
-  uint32_t n_stored = 0, n_dups = 0;
-  uint64_t seq0 = t->seq;
-  for (size_t i = 0; i < n; i++) {
-    Cairn__Record *r = recs[i];
-    if (r->file_stream != 0) {
-      err = hwm_load(t, instance, &cache, r->file_stream);
-      if (err != CAIRN_OK) goto out_kill_txn;
-      if (cache.present && r->end_offset <= cache.hwm) {
-        n_dups++;
-        continue;
-      }
-      cache.hwm = r->end_offset;
-      cache.present = true;
-      cache.dirty = true;
-    }
-    r->seq = ++t->seq;
-    r->identity = identity;
-    r->instance_id = inst;
-    r->ingest_ns = meta->ingest_ns;
-    if (node) r->node = node;
-    err = store_record(t, &st, r, raws ? &raws[i] : NULL, node != NULL);
-    if (err != CAIRN_OK) goto out_kill_txn;
-    n_stored++;
-  }
-  err = stage_flush(t, &st);
-  if (err != CAIRN_OK) goto out_kill_txn;
-  err = hwm_flush(t, instance, &cache);
-  if (err != CAIRN_OK) goto out_kill_txn;
-  if (t->seq != seq0) {
-    uint8_t val[8];
-    sto__be64_put(val, t->seq);
-    MDB_val k = {sizeof(META_LAST_SEQ) - 1, (void *)META_LAST_SEQ}, v = {8, val};
-    int rc = mdb_put(t->txn, t->env->meta, &k, &v, 0);
-    if (rc != MDB_SUCCESS) {
-      err = txn_fail(t, rc);
-      goto out_kill_txn;
+cairn_err sto_wtxn_put_items(sto_wtxn *t, const sto_ingest_meta *meta, const pb_batch_item *items,
+                             size_t n, uint32_t *stored, uint32_t *dups) {
+  if (stored) *stored = 0;
+  if (dups) *dups = 0;
+  if (n && !items) return CAIRN_E_INVAL;
+  put_ctx pc;
+  cairn_err err = put_begin(t, meta, &pc);
+  if (err != CAIRN_OK && !pc.started) return err;
+  for (size_t i = 0; i < n && err == CAIRN_OK; i++) {
+    const pb_batch_item *it = &items[i];
+    if (it->rec) {
+      err = put_record(t, &pc, it->rec, NULL, it->raw);
+    } else if (!it->raw.p || !pb_view_parse(it->raw.p, it->raw.len, &t->view)) {
+      err = CAIRN_E_INVAL; /* not from pb_batch_decode_items: nothing to fall back on */
+    } else {
+      err = put_record(t, &pc, NULL, &t->view, it->raw);
     }
   }
-  stage_fini(&st);
-  if (stored) *stored = n_stored;
-  if (dups) *dups = n_dups;
-  return CAIRN_OK;
-
-out_kill_txn:
-  /* part of the group may be in the txn: the caller must abort it */
-  stage_fini(&st);
-  if (t->dead == CAIRN_OK) t->dead = err;
-  return err;
+  return put_end(t, &pc, err, stored, dups);
 }
 
 cairn_err sto_wtxn_cursor_set(sto_wtxn *t, const char *name, uint64_t value) {
