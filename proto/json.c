@@ -7,7 +7,7 @@
  * Kafka forwarder views the stored bytes in place, pb_record_json views a
  * Cairn__Record. It reserves an upper bound of the object once and writes
  * through a pointer; strings are UTF-8 checked and JSON-escaped in the same
- * pass, 8 bytes at a time over plain ASCII, and rewound when they turn out
+ * pass by cairn_json_str_put (common/text.h), and rewound when they turn out
  * not to be UTF-8 (then "" for a string field, base64 for a bytes field,
  * exactly what checking first and escaping after produced).
  */
@@ -87,170 +87,6 @@ static size_t time_fmt(int64_t ns, char *out, size_t cap) {
  * Every writer below takes the output position and returns the new one; the
  * caller reserved json_bound() bytes first, so nothing checks capacity. */
 
-/* Nonzero when one of the 8 bytes of w needs more than a copy: a control
- * byte (< 0x20), '"', '\\' (bit 7 of each such byte set, as in common/text.c;
- * a borrow can only flag a byte above a real match) or a byte >= 0x80 (the
- * start or middle of a multi-byte sequence, to be validated). The lowest
- * flag is always a real one. */
-static inline uint64_t word_flags(uint64_t w) {
-  const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-  uint64_t ctl = (w - ones * 0x20) & ~w;
-  uint64_t q = w ^ (ones * '"');
-  uint64_t bs = w ^ (ones * '\\');
-  return (ctl | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w) & high;
-}
-
-/* Index (0..7) in memory order of the lowest flagged byte of a nonzero mask. */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-static inline size_t first_flag(uint64_t m) { return (size_t)__builtin_clzll(m) >> 3; }
-#else
-static inline size_t first_flag(uint64_t m) { return (size_t)__builtin_ctzll(m) >> 3; }
-#endif
-
-/* The last rem (1..7) bytes before end, at memory positions 0..rem-1 of a
- * word whose other bytes are 0; end - 8 must be readable (a string of at
- * least 8 bytes, its tail after the 8-byte steps). */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-static inline uint64_t tail_word(const uint8_t *end, size_t rem) {
-  uint64_t w;
-  memcpy(&w, end - 8, 8);
-  return w << (8 * (8 - rem));
-}
-#else
-static inline uint64_t tail_word(const uint8_t *end, size_t rem) {
-  uint64_t w;
-  memcpy(&w, end - 8, 8);
-  return w >> (8 * (8 - rem));
-}
-#endif
-
-/* The escape of one ASCII byte that needs one (as cairn_json_str writes it). */
-static uint8_t *escape_byte(uint8_t *o, uint8_t c) {
-  static const char hex[] = "0123456789abcdef";
-  *o++ = '\\';
-  switch (c) {
-    case '"': *o++ = '"'; break;
-    case '\\': *o++ = '\\'; break;
-    case '\n': *o++ = 'n'; break;
-    case '\r': *o++ = 'r'; break;
-    case '\t': *o++ = 't'; break;
-    case '\b': *o++ = 'b'; break;
-    case '\f': *o++ = 'f'; break;
-    default:
-      *o++ = 'u';
-      *o++ = '0';
-      *o++ = '0';
-      *o++ = (uint8_t)hex[c >> 4];
-      *o++ = (uint8_t)hex[c & 15];
-  }
-  return o;
-}
-
-/* Length of the valid UTF-8 sequence of 2-4 bytes at p[0..n) (p[0] >= 0x80),
- * 0 when it is not one: the rules of cairn_utf8_valid (no overlongs, no
- * surrogates, nothing above U+10FFFF). */
-static inline size_t utf8_seq(const uint8_t *p, size_t n) {
-  uint8_t c = p[0];
-  if (c >= 0xC2 && c <= 0xDF) return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-    uint32_t cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
-    return cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-      return 0;
-    uint32_t cp = (uint32_t)(c & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
-                  (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
-    return cp < 0x10000 || cp > 0x10FFFF ? 0 : 4;
-  }
-  return 0;
-}
-
-/* p[0..n) as a JSON string literal (quotes included) at o: the output of
- * cairn_utf8_valid + cairn_json_str in one pass. Needs 6n + 2 bytes of room
- * plus 8 of scratch after its end (json_bound's per-member slack). NULL when
- * p is not valid UTF-8 (bytes were written past o all the same). */
-static uint8_t *put_str(uint8_t *o, const uint8_t *p, size_t n) {
-  *o++ = '"';
-  size_t i = 0;
-  for (;;) {
-    while (i + 8 <= n) {
-      uint64_t w;
-      memcpy(&w, p + i, 8);
-      memcpy(o, &w, 8); /* room: 6n covers the overshoot */
-      uint64_t m = word_flags(w);
-      if (!m) {
-        o += 8;
-        i += 8;
-        continue;
-      }
-      size_t plain = first_flag(m);
-      o += plain;
-      i += plain;
-      uint8_t c = p[i];
-      if (c >= 0x80) break; /* a multi-byte sequence: validated below */
-      if (c == '"' || c == '\\') { /* the common escapes, without the switch */
-        o[0] = '\\';
-        o[1] = c;
-        o += 2;
-      } else {
-        o = escape_byte(o, c);
-      }
-      i++;
-    }
-    if (i >= n) break;
-    if (n >= 8 && n - i < 8) { /* the tail as one word: the rest is zeros (flagged) */
-      size_t rem = n - i;
-      uint64_t w = tail_word(p + n, rem);
-      uint64_t m = word_flags(w);
-      if (first_flag(m) >= rem) { /* m != 0: the zeros after the tail */
-        memcpy(o, &w, 8);
-        o += rem;
-        break;
-      }
-    }
-    uint8_t c = p[i];
-    if (c < 0x80) {
-      if (c >= 0x20 && c != '"' && c != '\\') *o++ = c;
-      else o = escape_byte(o, c);
-      i++;
-      continue;
-    }
-    size_t len = utf8_seq(p + i, n - i);
-    if (!len) return NULL;
-    memcpy(o, p + i, len);
-    o += len;
-    i += len;
-  }
-  *o++ = '"';
-  return o;
-}
-
-/* Standard base64 with padding of p[0..n) at o (4 * ceil(n / 3) bytes). */
-static uint8_t *put_b64(uint8_t *o, const uint8_t *p, size_t n) {
-  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-    o[0] = (uint8_t)tbl[v >> 18];
-    o[1] = (uint8_t)tbl[(v >> 12) & 63];
-    o[2] = (uint8_t)tbl[(v >> 6) & 63];
-    o[3] = (uint8_t)tbl[v & 63];
-    o += 4;
-  }
-  if (i < n) {
-    uint32_t v = (uint32_t)p[i] << 16;
-    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
-    o[0] = (uint8_t)tbl[v >> 18];
-    o[1] = (uint8_t)tbl[(v >> 12) & 63];
-    o[2] = i + 1 < n ? (uint8_t)tbl[(v >> 6) & 63] : '=';
-    o[3] = '=';
-    o += 4;
-  }
-  return o;
-}
-
 /* '"' k '":' after a ',' unless this is the first member (*first). The
  * key is copied as is (attr keys are too, as they always were). */
 static inline uint8_t *put_key(uint8_t *o, bool *first, const void *k, size_t kl) {
@@ -271,7 +107,7 @@ static uint8_t *put_str_field(uint8_t *o, bool *first, const char *k, size_t kl,
                               size_t n) {
   if (!n) return o;
   o = put_key(o, first, k, kl);
-  uint8_t *e = put_str(o, p, n);
+  uint8_t *e = cairn_json_str_put(o, p, n);
   if (e) return e;
   o[0] = '"';
   o[1] = '"';
@@ -282,12 +118,12 @@ static uint8_t *put_str_field(uint8_t *o, bool *first, const char *k, size_t kl,
 static uint8_t *put_bytes_field(uint8_t *o, bool *first, const void *k, size_t kl,
                                 const void *kb64, size_t kbl, const uint8_t *p, size_t n) {
   bool was_first = *first;
-  uint8_t *e = put_str(put_key(o, first, k, kl), p, n);
+  uint8_t *e = cairn_json_str_put(put_key(o, first, k, kl), p, n);
   if (e) return e;
   *first = was_first;
   o = put_key(o, first, kb64, kbl);
   *o++ = '"';
-  o = put_b64(o, p, n);
+  o = cairn_base64_put(o, p, n);
   *o++ = '"';
   return o;
 }
@@ -315,7 +151,7 @@ static uint8_t *put_time_field(uint8_t *o, bool *first, const char *k, size_t kl
 
 /* Room a string member of n bytes may take: escaping (6n + 2) or base64
  * (4 * ceil(n / 3) + 2, never more) plus the longest key, punctuation and
- * put_str's 8 bytes of scratch. */
+ * cairn_json_str_put's 8 bytes of scratch (cairn_json_str_room). */
 static inline size_t str_room(size_t n) { return 6 * n + 2 + 40; }
 
 /* The members of a record without strings of its own (seq, time, time_ns,

@@ -30,39 +30,6 @@ static cairn_err unpack(const MDB_val *v, cairn_arena *a, Cairn__Record **out) {
   return err == CAIRN_E_PROTO ? CAIRN_E_CORRUPT : err;
 }
 
-cairn_err sto_scan_after(sto_env *env, uint64_t after_seq, size_t max, sto_record_cb cb,
-                         void *ud) {
-  if (!env || !cb) return CAIRN_E_INVAL;
-  if (after_seq == UINT64_MAX) return CAIRN_OK;
-  MDB_txn *txn;
-  MDB_cursor *cur;
-  cairn_err err = sto__rcursor_open(env, env->records, &txn, &cur);
-  if (err != CAIRN_OK) return err;
-  int rc;
-  cairn_arena scratch;
-  cairn_arena_init(&scratch, SCRATCH_BLOCK);
-  uint8_t kb[8];
-  sto__be64_put(kb, after_seq + 1);
-  MDB_val k = {8, kb}, v;
-  size_t seen = 0;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (max && seen >= max) break;
-    Cairn__Record *r;
-    err = unpack(&v, &scratch, &r);
-    if (err != CAIRN_OK) break;
-    seen++;
-    bool more = cb(r, ud);
-    cairn_arena_reset(&scratch);
-    if (!more) break;
-  }
-  if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
-  cairn_arena_fini(&scratch);
-  mdb_cursor_close(cur);
-  sto__rtxn_end(env, txn);
-  return err;
-}
-
 cairn_err sto_scan_after_raw(sto_env *env, uint64_t after_seq, size_t max, sto_raw_record_cb cb,
                              void *ud) {
   if (!env || !cb) return CAIRN_E_INVAL;
@@ -89,6 +56,40 @@ cairn_err sto_scan_after_raw(sto_env *env, uint64_t after_seq, size_t max, sto_r
   if (err == CAIRN_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = sto__err_from_mdb(rc);
   mdb_cursor_close(cur);
   sto__rtxn_end(env, txn);
+  return err;
+}
+
+/* sto_scan_after's state: the caller's callback, the arena each record is
+ * unpacked into, and the decode error that stopped the raw scan. */
+typedef struct scan_unpack_ctx {
+  sto_record_cb cb;
+  void *ud;
+  cairn_arena scratch;
+  cairn_err err;
+} scan_unpack_ctx;
+
+/* sto_raw_record_cb of sto_scan_after: unpack, hand over, reset the arena. */
+static bool scan_unpack_cb(uint64_t seq, const uint8_t *p, size_t n, void *ud) {
+  (void)seq;
+  scan_unpack_ctx *c = ud;
+  MDB_val v = {n, (void *)p};
+  Cairn__Record *r;
+  c->err = unpack(&v, &c->scratch, &r);
+  if (c->err != CAIRN_OK) return false;
+  bool more = c->cb(r, c->ud);
+  cairn_arena_reset(&c->scratch);
+  return more;
+}
+
+/* The raw scan plus an unpack per record: one cursor loop for both. */
+cairn_err sto_scan_after(sto_env *env, uint64_t after_seq, size_t max, sto_record_cb cb,
+                         void *ud) {
+  if (!env || !cb) return CAIRN_E_INVAL;
+  scan_unpack_ctx c = {.cb = cb, .ud = ud, .err = CAIRN_OK};
+  cairn_arena_init(&c.scratch, SCRATCH_BLOCK);
+  cairn_err err = sto_scan_after_raw(env, after_seq, max, scan_unpack_cb, &c);
+  if (err == CAIRN_OK) err = c.err;
+  cairn_arena_fini(&c.scratch);
   return err;
 }
 

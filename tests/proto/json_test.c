@@ -10,7 +10,6 @@
  *    + pb_record_json, and of ref_record_json (the renderer as it was before
  *    views: check UTF-8, then escape, with common/text.h) are the same bytes.
  */
-#include <dirent.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +27,7 @@
 #include "common/timeparse.h"
 #include "proto/json.h"
 #include "proto/proto.h"
+#include "tests/proto/rec_fixture.h"
 
 /* The JSON of a record with only time_ns, seq and ingest_ns set must be
  * exactly what printf and cairn_time_format produce. */
@@ -447,16 +447,6 @@ static void record_with_more_attrs_than_a_view_holds(void **state) {
   free(ps);
 }
 
-/* attr value text of a jansson value */
-static char *jtext(cairn_arena *a, json_t *v) {
-  if (json_is_string(v)) return cairn_arena_strndup(a, json_string_value(v), json_string_length(v));
-  char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-  assert_non_null(s);
-  char *c = cairn_arena_strndup(a, s, strlen(s));
-  free(s);
-  return c;
-}
-
 static const char *jstr(json_t *j, const char *k) {
   const char *s = json_string_value(json_object_get(j, k));
   return s && !memchr(s, 0, strlen(s)) ? s : NULL;
@@ -464,107 +454,46 @@ static const char *jstr(json_t *j, const char *k) {
 
 /* Records like the parsers make from the corpus expectations (message,
  * namespace, pod, container, container_id, stream, time; the other fields
- * as attrs), and one per line with the expectation line as its message.
- * Returns how many lines were used. */
-static size_t corpus_dir(paths *ps, const char *dir, Cairn__Source src, Cairn__Format fmt) {
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  size_t n = 0;
-  struct dirent *de;
-  cairn_arena a;
-  cairn_arena_init(&a, 0);
-  while ((de = readdir(d)) != NULL) {
-    if (!strstr(de->d_name, ".jsonl")) continue;
-    char path[8192];
-    snprintf(path, sizeof(path), "%.4000s/%.255s", dir, de->d_name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-      json_t *j = json_loadb(line, (size_t)len, 0, NULL);
-      if (!json_is_object(j)) {
-        json_decref(j);
-        continue;
-      }
-      Cairn__Record r = CAIRN__RECORD__INIT;
-      r.source = src;
-      r.format = fmt;
-      json_t *t = json_object_get(j, "time");
-      if (json_is_integer(t)) r.time_ns = json_integer_value(t);
-      json_t *m = json_object_get(j, "message");
-      if (json_is_string(m))
-        r.message = (ProtobufCBinaryData){json_string_length(m), (uint8_t *)json_string_value(m)};
-      else
-        r.message = (ProtobufCBinaryData){(size_t)len - 1, (uint8_t *)line};
-      const char *st = jstr(j, "stream");
-      r.stream = st && !strcmp(st, "stderr") ? CAIRN__LOG_STREAM__LOG_STREAM_STDERR
-                                             : CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
-      r.kube_namespace = (char *)jstr(j, "namespace");
-      r.pod = (char *)jstr(j, "pod");
-      r.container = (char *)jstr(j, "container");
-      r.container_id = (char *)jstr(j, "container_id");
-      r.path = path;
-      r.node = "node-1";
-      r.file_stream = 7;
-      r.end_offset = n + 1;
-      json_t *ok = json_object_get(j, "message_utf8_valid");
-      if (json_is_false(ok)) r.flags = CAIRN__RECORD_FLAG__RECORD_FLAG_INVALID_UTF8;
-      size_t na = json_object_size(j), k = 0;
-      Cairn__Attr **ap = cairn_arena_alloc(&a, (na ? na : 1) * sizeof(*ap));
-      const char *key;
-      json_t *val;
-      json_object_foreach(j, key, val) {
-        if (json_is_null(val) || k == PB_VIEW_ATTRS_MAX || !strcmp(key, "message")) continue;
-        Cairn__Attr *at = cairn_arena_alloc(&a, sizeof(*at));
-        cairn__attr__init(at);
-        at->key = (char *)key;
-        char *txt = jtext(&a, val);
-        at->value = (ProtobufCBinaryData){strlen(txt), (uint8_t *)txt};
-        ap[k++] = at;
-      }
-      r.attrs = ap;
-      r.n_attrs = k;
-      r.seq = n + 1;
-      check_record(ps, &r, 1);
-      r.message = (ProtobufCBinaryData){(size_t)len, (uint8_t *)line}; /* with its newline */
-      r.n_attrs = 0;
-      check_record(ps, &r, 2);
-      n++;
-      json_decref(j);
-      cairn_arena_reset(&a);
-    }
-    free(line);
-    fclose(f);
-  }
-  closedir(d);
-  cairn_arena_fini(&a);
-  return n;
+ * as attrs), and one per line with the expectation line as its message. */
+static void corpus_line(const fx_line *l, void *ud) {
+  paths *ps = ud;
+  json_t *j = l->j;
+  Cairn__Record r = CAIRN__RECORD__INIT;
+  r.source = l->src;
+  r.format = l->fmt;
+  json_t *t = json_object_get(j, "time");
+  if (json_is_integer(t)) r.time_ns = json_integer_value(t);
+  json_t *m = json_object_get(j, "message");
+  if (json_is_string(m))
+    r.message = (ProtobufCBinaryData){json_string_length(m), (uint8_t *)json_string_value(m)};
+  else
+    r.message = (ProtobufCBinaryData){l->len - 1, (uint8_t *)l->line};
+  const char *st = jstr(j, "stream");
+  r.stream = st && !strcmp(st, "stderr") ? CAIRN__LOG_STREAM__LOG_STREAM_STDERR
+                                         : CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
+  r.kube_namespace = (char *)jstr(j, "namespace");
+  r.pod = (char *)jstr(j, "pod");
+  r.container = (char *)jstr(j, "container");
+  r.container_id = (char *)jstr(j, "container_id");
+  r.path = l->path;
+  r.node = "node-1";
+  r.file_stream = 7;
+  r.end_offset = l->index + 1;
+  json_t *ok = json_object_get(j, "message_utf8_valid");
+  if (json_is_false(ok)) r.flags = CAIRN__RECORD_FLAG__RECORD_FLAG_INVALID_UTF8;
+  r.n_attrs = fx_json_attrs(l->a, j, "message", &r.attrs);
+  r.seq = l->index + 1;
+  check_record(ps, &r, 1);
+  r.message = (ProtobufCBinaryData){l->len, (uint8_t *)l->line}; /* with its newline */
+  r.n_attrs = 0;
+  check_record(ps, &r, 2);
 }
 
 static void corpus_records_render_the_same_on_every_path(void **state) {
   (void)state;
-  const char *corpus = getenv("CAIRN_CORPUS");
-  if (!corpus) corpus = "../shared/corpus";
-  static const struct {
-    const char *sub;
-    Cairn__Source src;
-    Cairn__Format fmt;
-  } dirs[] = {
-      {"expected/cri", CAIRN__SOURCE__SOURCE_CONTAINER, CAIRN__FORMAT__FORMAT_CRI},
-      {"expected/docker", CAIRN__SOURCE__SOURCE_CONTAINER, CAIRN__FORMAT__FORMAT_DOCKER},
-      {"expected/audit", CAIRN__SOURCE__SOURCE_AUDIT, CAIRN__FORMAT__FORMAT_AUDITD},
-      {"expected/k8s-audit", CAIRN__SOURCE__SOURCE_K8S_AUDIT, CAIRN__FORMAT__FORMAT_K8S_AUDIT},
-  };
   paths *ps = calloc(1, sizeof(*ps));
   assert_non_null(ps);
-  size_t lines = 0;
-  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%.3000s/%s", corpus, dirs[i].sub);
-    lines += corpus_dir(ps, dir, dirs[i].src, dirs[i].fmt);
-  }
+  size_t lines = fx_corpus_each(corpus_line, ps);
   if (lines == 0) {
     free(ps);
     skip(); /* no corpus beside the tree */

@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "proto/internal.h"
 #include "proto/proto.h"
 #include "proto/recview.h"
+#include "tests/proto/rec_fixture.h"
 
 static pb_rec_view va, vb; /* ~4.5 KiB each: not on the stack */
 
@@ -228,104 +228,39 @@ static void view_last_singular_wins(void **state) {
   cairn_arena_fini(&a);
 }
 
-/* Append one jansson value to an attr value as text. */
-static char *json_text(cairn_arena *a, json_t *v) {
-  if (json_is_string(v)) return cairn_arena_strndup(a, json_string_value(v), json_string_length(v));
-  char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-  char *c = cairn_arena_strndup(a, s, strlen(s));
-  free(s);
-  return c;
-}
-
 /* Records built from every line of the corpus expectations: the line as the
  * message, its top-level fields as attrs (as the parsers' attrs are), source
  * and format by directory. */
-static size_t corpus_dir(const char *dir, Cairn__Source src, Cairn__Format fmt, diff_count *dc) {
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  size_t n = 0;
-  struct dirent *de;
-  cairn_arena a;
-  cairn_arena_init(&a, 0);
-  cairn_buf b = {0};
-  while ((de = readdir(d)) != NULL) {
-    if (!strstr(de->d_name, ".jsonl")) continue;
-    char path[4096 + 256];
-    snprintf(path, sizeof(path), "%.4095s/%s", dir, de->d_name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-      json_t *j = json_loadb(line, (size_t)len, 0, NULL);
-      if (!json_is_object(j)) {
-        json_decref(j);
-        continue;
-      }
-      Cairn__Record r = CAIRN__RECORD__INIT;
-      r.source = src;
-      r.format = fmt;
-      r.message = (ProtobufCBinaryData){(size_t)len - 1, (uint8_t *)line};
-      json_t *t = json_object_get(j, "time_ns");
-      if (json_is_integer(t)) r.time_ns = json_integer_value(t);
-      r.kube_namespace = "ns";
-      r.pod = (char *)de->d_name;
-      r.path = path;
-      r.file_stream = 42;
-      r.end_offset = n + 1;
-      size_t na = json_object_size(j), k = 0;
-      r.attrs = cairn_arena_alloc(&a, (na ? na : 1) * sizeof(*r.attrs));
-      const char *key;
-      json_t *val;
-      json_object_foreach(j, key, val) {
-        if (json_is_null(val) || k == PB_VIEW_ATTRS_MAX) continue;
-        Cairn__Attr *at = cairn_arena_alloc(&a, sizeof(*at));
-        cairn__attr__init(at);
-        at->key = (char *)key;
-        char *txt = json_text(&a, val);
-        at->value = (ProtobufCBinaryData){strlen(txt), (uint8_t *)txt};
-        r.attrs[k++] = at;
-      }
-      r.n_attrs = k;
-      pack(&r, &b);
-      assert_true(check_diff(b.ptr, b.len, dc));
-      n++;
-      json_decref(j);
-      cairn_arena_reset(&a);
-    }
-    free(line);
-    fclose(f);
-  }
-  closedir(d);
-  cairn_buf_fini(&b);
-  cairn_arena_fini(&a);
-  return n;
+typedef struct corpus_ctx {
+  diff_count dc;
+  cairn_buf b; /* the packed record */
+} corpus_ctx;
+
+static void corpus_line(const fx_line *l, void *ud) {
+  corpus_ctx *c = ud;
+  Cairn__Record r = CAIRN__RECORD__INIT;
+  r.source = l->src;
+  r.format = l->fmt;
+  r.message = (ProtobufCBinaryData){l->len - 1, (uint8_t *)l->line};
+  json_t *t = json_object_get(l->j, "time_ns");
+  if (json_is_integer(t)) r.time_ns = json_integer_value(t);
+  r.kube_namespace = "ns";
+  r.pod = l->file;
+  r.path = l->path;
+  r.file_stream = 42;
+  r.end_offset = l->index + 1;
+  r.n_attrs = fx_json_attrs(l->a, l->j, NULL, &r.attrs);
+  pack(&r, &c->b);
+  assert_true(check_diff(c->b.ptr, c->b.len, &c->dc));
 }
 
 static void view_takes_corpus_records(void **state) {
   (void)state;
-  const char *corpus = getenv("CAIRN_CORPUS");
-  if (!corpus) corpus = "../shared/corpus";
-  static const struct {
-    const char *sub;
-    Cairn__Source src;
-    Cairn__Format fmt;
-  } dirs[] = {
-      {"expected/cri", CAIRN__SOURCE__SOURCE_CONTAINER, CAIRN__FORMAT__FORMAT_CRI},
-      {"expected/docker", CAIRN__SOURCE__SOURCE_CONTAINER, CAIRN__FORMAT__FORMAT_DOCKER},
-      {"expected/audit", CAIRN__SOURCE__SOURCE_AUDIT, CAIRN__FORMAT__FORMAT_AUDITD},
-      {"expected/k8s-audit", CAIRN__SOURCE__SOURCE_K8S_AUDIT, CAIRN__FORMAT__FORMAT_K8S_AUDIT},
-  };
-  size_t total = 0;
-  diff_count dc = {0};
-  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/%s", corpus, dirs[i].sub);
-    total += corpus_dir(dir, dirs[i].src, dirs[i].fmt, &dc);
-  }
+  corpus_ctx c = {0};
+  size_t total = fx_corpus_each(corpus_line, &c);
+  cairn_buf_fini(&c.b);
   if (total == 0) skip(); /* no corpus beside the tree */
-  assert_int_equal(dc.both_ok, total);
+  assert_int_equal(c.dc.both_ok, total);
 }
 
 /* Inputs protobuf-c takes but the view must refuse (the caller then uses
