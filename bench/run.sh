@@ -161,14 +161,16 @@ parse_one cri_enc cri "${PCRI[0]}" --encode
 
 fi
 
-if want b; then
-# ---- b: collector -> null sink ----
+# collector_run REP ADDR STATFILE: the collector on the input until idle (b, c)
 collector_run() { # rep addr statfile
   "$B/bench-runstat" "$3" "$B/cairn-collector" --state "$T/state.$1" --aggregator "$2" \
     --server-name localhost --tls-cert "$T/pki/client.pem" --tls-key "$T/pki/client.key" \
     --tls-ca "$T/pki/ca.pem" --node-name node-1 --input "cri:$IN" --exit-when-idle \
     --idle-grace 200ms --log-level warn >>"$T/collector.log" 2>&1
 }
+
+if want b; then
+# ---- b: collector -> null sink ----
 log "== b: collector alone (null TLS receiver)"
 for rep in $(seq "$REPS"); do
   rm -rf "$T/state.$rep" "$T/sink.addr"
