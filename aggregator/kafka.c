@@ -520,13 +520,18 @@ static void render_failed(agg_kafka *k, uint64_t seq) {
   k->queue_full = true; /* back off like a full queue */
 }
 
-/* Fill *rec from the stored bytes p[0..n): in place with pb_view_parse, or
- * (a record the view cannot take exactly) unpacked into k->unpack, then
- * *r is set. CAIRN_E_CORRUPT when protobuf-c cannot decode it either,
- * CAIRN_E_NOMEM. */
+/* Fill *rec from the stored bytes p[0..n): in place with pb_view_key_fields
+ * (protobuf values: nothing else is read) or pb_view_parse, or (a record
+ * neither can take exactly) unpacked into k->unpack, then *r is set.
+ * CAIRN_E_CORRUPT when protobuf-c cannot decode it either, CAIRN_E_NOMEM. */
 static cairn_err rec_open(agg_kafka *k, const uint8_t *p, size_t n, kafka_rec *rec,
                           const Cairn__Record **r) {
   *r = NULL;
+  pb_key_fields kf;
+  if (k->protobuf && pb_view_key_fields(p, n, &kf)) {
+    *rec = (kafka_rec){kf.seq, kf.source, kf.file_stream, kf.instance_id.p, kf.instance_id.n};
+    return CAIRN_OK;
+  }
   if (pb_view_parse(p, n, &k->view)) {
     const pb_rec_view *v = &k->view;
     *rec = (kafka_rec){v->seq, v->source, v->file_stream, v->instance_id.p, v->instance_id.n};

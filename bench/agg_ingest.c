@@ -3,7 +3,7 @@
  * rates measure the hot path alone on a fixed input.
  *
  *   agg-ingest --file CRI.log --data DIR [--lines N] [--batch B] [--group G]
- *              [--kafka] [--repeat R]
+ *              [--kafka | --kafka-protobuf | --kafka-protobuf-view] [--repeat R]
  *
  * Setup (not timed): the CRI file is parsed and encoded into Batch payloads
  * exactly as the collector does (collector parser, col__batch_add, 5000
@@ -19,6 +19,12 @@
  * librdkafka: sto_scan_after_raw in steps of 1000, pb_view_parse and
  * pb_view_json of every record (pb_record_unpack + pb_record_json for one the
  * view cannot take; librdkafka itself is not included).
+ * With --kafka-protobuf it does instead what the forwarder does with
+ * --kafka-format protobuf: pb_view_key_fields of every record (falling back to
+ * pb_view_parse / pb_record_unpack as rec_open does), the Kafka key built, and
+ * the stored bytes appended as one framed RecordBatch.records entry;
+ * --kafka-protobuf-view reads the key fields with pb_view_parse instead (the
+ * forwarder before pb_view_key_fields), for before/after comparisons.
  * Each repeat uses a fresh store under DIR. Prints per repeat and a last line
  *   RESULT records=N ingest_per_cpu_s=X forward_per_cpu_s=Y ingest_per_s=Z
  * with the medians. Under callgrind, --toggle-collect=ingest_run (and
@@ -175,7 +181,11 @@ __attribute__((noinline)) static uint64_t ingest_run(sto_env *env, const payload
   return stored;
 }
 
+enum { FWD_JSON, FWD_PB_KEYS, FWD_PB_VIEW }; /* forward_run modes */
+
 typedef struct fwd {
+  int mode;            /* FWD_* */
+  uint64_t key_sum;    /* protobuf modes: key bytes, so nothing is optimised away */
   cairn_buf json;
   pb_rec_view view;    /* the record being rendered (large: one per run) */
   cairn_arena unpack;  /* records the view cannot take */
@@ -187,11 +197,60 @@ typedef struct fwd {
 /* What the forwarder does per record (aggregator/kafka.c, rec_open +
  * rec_json): the stored bytes viewed in place and rendered, or unpacked and
  * rendered when the view cannot take them. */
+/* --kafka-protobuf[-view]: aggregator/kafka.c rec_open + key_build +
+ * rec_value for protobuf values, one record per message. */
+static cairn_err fwd_pb(fwd *f, const uint8_t *p, size_t n) {
+  pb_key_fields kf;
+  uint64_t seq, fs;
+  uint32_t src;
+  const uint8_t *inst;
+  size_t il;
+  if (f->mode == FWD_PB_KEYS && pb_view_key_fields(p, n, &kf)) {
+    seq = kf.seq, src = kf.source, fs = kf.file_stream, inst = kf.instance_id.p,
+    il = kf.instance_id.n;
+  } else if (pb_view_parse(p, n, &f->view)) {
+    seq = f->view.seq, src = f->view.source, fs = f->view.file_stream,
+    inst = f->view.instance_id.p, il = f->view.instance_id.n;
+  } else {
+    Cairn__Record *r;
+    cairn_arena_reset(&f->unpack);
+    cairn_err e = pb_record_unpack(p, n, &f->unpack, &r);
+    if (e != CAIRN_OK) return e;
+    f->fallback++;
+    seq = r->seq, src = (uint32_t)r->source, fs = r->file_stream;
+    inst = (const uint8_t *)(r->instance_id ? r->instance_id : "");
+    il = strlen((const char *)inst);
+  }
+  char key[160], num[24], *d = num + sizeof(num); /* as key_build: "<instance_id>/<file_stream>" */
+  do {
+    *--d = (char)('0' + fs % 10);
+    fs /= 10;
+  } while (fs);
+  size_t kl = il < 120 ? il : 120;
+  if (kl) memcpy(key, inst, kl);
+  key[kl++] = '/';
+  memcpy(key + kl, d, (size_t)(num + sizeof(num) - d));
+  kl += (size_t)(num + sizeof(num) - d);
+  f->key_sum += kl + (uint8_t)key[0] + seq + src;
+  uint8_t hdr[11];
+  size_t hl = 0;
+  hdr[hl++] = 0x0a; /* RecordBatch.records, length-delimited */
+  uint64_t v = n;
+  do {
+    hdr[hl++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  cairn_err e = cairn_buf_append(&f->json, hdr, hl);
+  return e ? e : cairn_buf_append(&f->json, p, n);
+}
+
 static bool fwd_cb(uint64_t seq, const uint8_t *p, size_t n, void *ud) {
   fwd *f = ud;
   cairn_buf_reset(&f->json);
   cairn_err e;
-  if (pb_view_parse(p, n, &f->view)) {
+  if (f->mode != FWD_JSON) {
+    e = fwd_pb(f, p, n);
+  } else if (pb_view_parse(p, n, &f->view)) {
     e = pb_view_json(&f->view, &f->json);
   } else {
     Cairn__Record *r;
@@ -211,9 +270,10 @@ static bool fwd_cb(uint64_t seq, const uint8_t *p, size_t n, void *ud) {
 }
 
 /* The Kafka forwarder's reading and rendering, without librdkafka. */
-__attribute__((noinline)) static uint64_t forward_run(sto_env *env, uint64_t *bytes) {
+__attribute__((noinline)) static uint64_t forward_run(sto_env *env, int mode, uint64_t *bytes) {
   fwd *f = calloc(1, sizeof(*f));
   if (!f) exit(1);
+  f->mode = mode;
   cairn_buf_init(&f->json);
   cairn_arena_init(&f->unpack, 16u << 10);
   for (;;) {
@@ -222,6 +282,7 @@ __attribute__((noinline)) static uint64_t forward_run(sto_env *env, uint64_t *by
     if (f->n == before) break;
   }
   if (f->fallback) fprintf(stderr, "forward: %" PRIu64 " records not taken by the view\n", f->fallback);
+  if (mode != FWD_JSON && f->key_sum == 0) exit(1); /* keeps the key work observable */
   uint64_t n = f->n;
   *bytes = f->bytes;
   cairn_arena_fini(&f->unpack);
@@ -236,6 +297,7 @@ int main(int argc, char **argv) {
   int repeat = 3;
   size_t group = 8, batch_max = 5000;
   bool kafka = false;
+  int fwd_mode = FWD_JSON;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--file") && i + 1 < argc) path = argv[++i];
     else if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
@@ -244,11 +306,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--group") && i + 1 < argc) group = (size_t)atol(argv[++i]);
     else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch_max = (size_t)atol(argv[++i]);
     else if (!strcmp(argv[i], "--kafka")) kafka = true;
+    else if (!strcmp(argv[i], "--kafka-protobuf")) kafka = true, fwd_mode = FWD_PB_KEYS;
+    else if (!strcmp(argv[i], "--kafka-protobuf-view")) kafka = true, fwd_mode = FWD_PB_VIEW;
     else path = NULL, i = argc;
   }
   if (!path || !dir || repeat < 1 || repeat > 99 || group < 1 || group > 1024 || batch_max < 1) {
     fprintf(stderr, "usage: agg-ingest --file CRI.log --data DIR [--lines N] [--batch B] "
-                    "[--group G] [--kafka] [--repeat R]\n");
+                    "[--group G] [--kafka | --kafka-protobuf | --kafka-protobuf-view] [--repeat R]\n");
     return 2;
   }
   size_t len = 0;
@@ -321,7 +385,7 @@ int main(int argc, char **argv) {
     if (kafka) {
       uint64_t bytes = 0;
       double f0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-      uint64_t fwded = forward_run(env, &bytes);
+      uint64_t fwded = forward_run(env, fwd_mode, &bytes);
       double f1 = now_s(CLOCK_PROCESS_CPUTIME_ID);
       if (fwded != stored) {
         fprintf(stderr, "\nagg-ingest: forwarded %llu of %llu\n", (unsigned long long)fwded,
@@ -329,8 +393,10 @@ int main(int argc, char **argv) {
         return 1;
       }
       fw[rep] = (double)fwded / (f1 - f0);
-      printf("; forward (scan + JSON) %.3f cpu-s: %.0f per cpu-s, %.0f JSON bytes/record", f1 - f0,
-             fw[rep], (double)bytes / (double)fwded);
+      printf("; forward (scan + %s) %.3f cpu-s: %.0f per cpu-s, %.0f %s bytes/record",
+             fwd_mode == FWD_JSON ? "JSON" : fwd_mode == FWD_PB_KEYS ? "protobuf" : "protobuf, view",
+             f1 - f0, fw[rep], (double)bytes / (double)fwded,
+             fwd_mode == FWD_JSON ? "JSON" : "value");
     }
     printf("\n");
     fflush(stdout);

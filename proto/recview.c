@@ -5,6 +5,8 @@
  * and the caller takes the protobuf-c path. It also counts an upper bound of
  * what protobuf-c would allocate for the record (pb__view_parse_bound), so the
  * batch codec can apply its unpack budget without unpacking.
+ * pb_view_key_fields is the same walk for the Kafka forwarder's four fields,
+ * skipping everything else by length.
  */
 #include <string.h>
 
@@ -86,12 +88,15 @@ static inline bool read_varint(const uint8_t **pp, const uint8_t *end, uint64_t 
 static inline bool read_len(const uint8_t **pp, const uint8_t *end, pb_str *s) {
   const uint8_t *p = *pp;
   uint64_t n = 0;
-  unsigned i = 0;
-  for (;; i++) {
-    if (i == 5 || p >= end) return false;
-    uint8_t b = *p++;
-    n |= (uint64_t)(b & 0x7f) << (7 * i);
-    if (!(b & 0x80)) break;
+  if (p < end && p[0] < 0x80) { /* most lengths: one byte */
+    n = *p++;
+  } else {
+    for (unsigned i = 0;; i++) {
+      if (i == 5 || p >= end) return false;
+      uint8_t b = *p++;
+      n |= (uint64_t)(b & 0x7f) << (7 * i);
+      if (!(b & 0x80)) break;
+    }
   }
   if (n > 0x7fffffffu || n > (uint64_t)(end - p)) return false;
   s->p = p;
@@ -198,6 +203,86 @@ bool pb__view_parse_bound(const uint8_t *p, size_t n, pb_rec_view *v, size_t *bo
 
 bool pb_view_parse(const uint8_t *p, size_t n, pb_rec_view *v) {
   return pb__view_parse_bound(p, n, v, NULL);
+}
+
+/* Record fields sent as varints (the others are length-delimited). */
+#define VARINT_FIELDS                                                                            \
+  ((1u << F_TIME_NS) | (1u << F_SOURCE) | (1u << F_STREAM) | (1u << F_FLAGS) |                   \
+   (1u << F_FILE_STREAM) | (1u << F_END_OFFSET) | (1u << F_FRAGMENTS) | (1u << F_FORMAT) |       \
+   (1u << F_INGEST_NS) | (1u << F_SEQ))
+
+/* Skip what read_varint would read (the same bytes, the same failures),
+ * without computing the value: with 8 bytes left, the first byte without a
+ * continuation bit is found in one 64-bit word. */
+static inline bool skip_varint(const uint8_t **pp, const uint8_t *end) {
+  const uint8_t *p = *pp;
+  if (end - p >= 8) {
+    /* little-endian assembly whatever the host order (compilers merge it
+     * into one load on little-endian hosts) */
+    uint64_t w = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+                 (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+                 (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+    uint64_t last = ~w & 0x8080808080808080ull;
+    if (last) {
+      *pp = p + ((unsigned)__builtin_ctzll(last) >> 3) + 1;
+      return true;
+    }
+    p += 8;
+  }
+  for (const uint8_t *lim = *pp + 10; p < end && p < lim;) {
+    if (!(*p++ & 0x80)) {
+      *pp = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* The wire structure parse_attr accepts, without its NUL check, values or
+ * bound: protobuf-c decodes every Attr that passes. */
+static bool attr_wire_ok(const uint8_t *p, const uint8_t *end) {
+  while (p < end) {
+    uint32_t key;
+    pb_str s;
+    if (!read_key(&p, end, &key)) return false;
+    if ((key != (1u << 3 | 2) && key != (2u << 3 | 2)) || !read_len(&p, end, &s)) return false;
+  }
+  return true;
+}
+
+bool pb_view_key_fields(const uint8_t *p, size_t n, pb_key_fields *out) {
+  const uint8_t *end = p + n;
+  pb_key_fields k = {0, 0, 0, {NULL, 0}};
+  while (p < end) {
+    uint32_t key;
+    if (!read_key(&p, end, &key)) return false;
+    uint32_t f = key >> 3;
+    if (f == 0 || f > F_MAX_) return false;
+    bool varint_field = (VARINT_FIELDS >> f) & 1u;
+    if ((key & 7) == 0) {
+      if (!varint_field) return false;
+      if (f != F_SEQ && f != F_SOURCE && f != F_FILE_STREAM) {
+        if (!skip_varint(&p, end)) return false;
+        continue;
+      }
+      uint64_t x;
+      if (!read_varint(&p, end, &x)) return false;
+      if (f == F_SEQ) k.seq = x;
+      else if (f == F_SOURCE) k.source = (uint32_t)x;
+      else k.file_stream = x;
+      continue;
+    }
+    pb_str s;
+    if ((key & 7) != 2 || varint_field || !read_len(&p, end, &s)) return false;
+    if (f == F_INSTANCE_ID) {
+      if (has_nul(&s)) return false;
+      k.instance_id = s;
+    } else if (f == F_ATTRS && !attr_wire_ok(s.p, s.p + s.n)) {
+      return false;
+    }
+  }
+  *out = k;
+  return true;
 }
 
 static inline pb_str cstr(const char *s) {

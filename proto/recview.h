@@ -70,6 +70,38 @@ typedef struct pb_rec_view {
  * v is large (~4.5 KiB): keep one per thread, not one per record. */
 bool pb_view_parse(const uint8_t *p, size_t n, pb_rec_view *v);
 
+/* The four fields the Kafka forwarder needs of a stored record (key, topic,
+ * cursor); instance_id borrowed from the packed bytes. */
+typedef struct pb_key_fields {
+  uint64_t seq;         /* 21 */
+  uint32_t source;      /* 2, Cairn__Source value */
+  uint64_t file_stream; /* 13 */
+  pb_str instance_id;   /* 19, no NUL inside */
+} pb_key_fields;
+
+/* Read only seq, source, file_stream and instance_id from the packed Record
+ * p[0..n), in one walk that skips every other field by its length (strings
+ * and the message are not looked into; an attr is walked for its wire
+ * structure only). Much cheaper than pb_view_parse for a caller that needs
+ * nothing else (the forwarder with --kafka-format protobuf).
+ * Contract (tested against pb_view_parse and protobuf-c in
+ * tests/proto/recview_test.c and tests/fuzz/fuzz_recview.c):
+ *   - it refuses (false) what pb_view_parse refuses for its wire rules:
+ *     malformed wire data, non-canonical or over-long keys, unknown field
+ *     numbers, a known field with the wrong wire type (anywhere in the
+ *     record, not only in these four), an attr with a field other than
+ *     key (1, length-delimited) or value (2, length-delimited), and a NUL
+ *     byte inside instance_id;
+ *   - it does NOT refuse a NUL byte inside another string field or attr key,
+ *     or more than PB_VIEW_ATTRS_MAX attrs (pb_view_parse does). protobuf-c
+ *     decodes such records, so the fields are still exact;
+ *   - so whenever pb_view_parse returns true this returns true with the same
+ *     four values, and whenever this returns true protobuf-c
+ *     (pb_record_unpack) decodes the bytes to the same four values (last
+ *     occurrence wins, absent = 0 / empty, source as sent).
+ * On false *out is untouched; use pb_view_parse / pb_record_unpack then. */
+bool pb_view_key_fields(const uint8_t *p, size_t n, pb_key_fields *out);
+
 /* Fill *v from a decoded record (strings borrowed from r, measured with
  * strlen; attrs beyond PB_VIEW_ATTRS_MAX are not represented: returns
  * false then, true otherwise). */

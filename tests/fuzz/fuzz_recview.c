@@ -3,6 +3,9 @@
  * it too: when protobuf-c fails the view must refuse, and when the view takes
  * it, every field must equal what pb_view_from_record reads from protobuf-c's
  * result, and protobuf-c must have allocated no more than the view's bound.
+ * pb_view_key_fields is checked on the same input: it takes whatever the
+ * view takes, with the view's seq, source, file_stream and instance_id, and
+ * whatever it takes protobuf-c decodes to those same four values.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -35,6 +38,24 @@ static void check_equal(const pb_rec_view *a, const pb_rec_view *b) {
   FUZZ_CHECK(a->ingest_ns == b->ingest_ns && a->seq == b->seq);
 }
 
+/* pb_view_key_fields' rule (tests/proto/recview_test.c, check_key_fields). */
+static void check_key_fields(const uint8_t *data, size_t size, bool view_ok,
+                             const Cairn__Record *r) {
+  pb_key_fields kf;
+  bool kok = pb_view_key_fields(data, size, &kf);
+  if (view_ok) {
+    FUZZ_CHECK(kok);
+    FUZZ_CHECK(kf.seq == va.seq && kf.source == va.source && kf.file_stream == va.file_stream);
+    FUZZ_CHECK(str_eq(kf.instance_id, va.instance_id));
+  }
+  if (!kok) return;
+  FUZZ_CHECK(r != NULL);
+  FUZZ_CHECK(kf.seq == r->seq && kf.source == (uint32_t)r->source &&
+             kf.file_stream == r->file_stream);
+  const char *inst = r->instance_id ? r->instance_id : "";
+  FUZZ_CHECK(str_eq(kf.instance_id, (pb_str){(const uint8_t *)inst, strlen(inst)}));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t bound = 0;
   bool ok = pb__view_parse_bound(data, size, &va, &bound);
@@ -43,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pb__budget_alloc ba;
   ProtobufCAllocator al = pb__budget_allocator(&ba, &ar, SIZE_MAX);
   Cairn__Record *r = cairn__record__unpack(&al, size, data);
+  check_key_fields(data, size, ok, r);
   if (!r) {
     FUZZ_CHECK(!ok);
   } else if (ok) {

@@ -1,4 +1,5 @@
-/* tests/proto/recview_test.c: pb_view_parse against protobuf-c.
+/* tests/proto/recview_test.c: pb_view_parse and pb_view_key_fields against
+ * protobuf-c (and each other: check_key_fields states the rule).
  * Every input goes through both: when protobuf-c (cairn__record__unpack)
  * refuses the bytes the view must refuse them too, and when the view takes
  * them it must hold, field by field, what pb_view_from_record reads from
@@ -67,7 +68,40 @@ static void assert_views_equal(const pb_rec_view *a, const pb_rec_view *b) {
 
 typedef struct diff_count {
   size_t both_ok, view_refused, both_failed;
+  size_t keys_only; /* pb_view_key_fields took what pb_view_parse refused */
 } diff_count;
+
+/* pb_view_key_fields' contract on one input, given pb_view_parse's answer
+ * (va when ok) and protobuf-c's result r (NULL when it failed):
+ *   view ok            => key fields ok, with the view's four values;
+ *   key fields ok      => protobuf-c decoded it, to the same four values
+ *                         (instance_id: protobuf-c's string, measured with strlen);
+ *   protobuf-c failed  => key fields refused.
+ * Returns pb_view_key_fields' answer. */
+static bool check_key_fields(const uint8_t *p, size_t n, bool view_ok, const Cairn__Record *r) {
+  pb_key_fields kf;
+  memset(&kf, 0xa5, sizeof(kf));
+  bool kok = pb_view_key_fields(p, n, &kf);
+  if (view_ok) {
+    assert_true(kok);
+    assert_true(kf.seq == va.seq);
+    assert_int_equal(kf.source, va.source);
+    assert_true(kf.file_stream == va.file_stream);
+    assert_true(str_eq(kf.instance_id, va.instance_id));
+  }
+  if (!r) assert_false(kok);
+  if (kok) {
+    assert_non_null(r);
+    assert_true(kf.seq == r->seq);
+    assert_int_equal(kf.source, (uint32_t)r->source);
+    assert_true(kf.file_stream == r->file_stream);
+    const char *inst = r->instance_id ? r->instance_id : "";
+    assert_int_equal(kf.instance_id.n, strlen(inst));
+    assert_true(kf.instance_id.n == 0 || memcmp(kf.instance_id.p, inst, kf.instance_id.n) == 0);
+    if (kf.instance_id.n) assert_true(kf.instance_id.p >= p && kf.instance_id.p < p + n);
+  }
+  return kok;
+}
 
 /* The differential check on one input; returns pb_view_parse's answer. */
 static bool check_diff(const uint8_t *p, size_t n, diff_count *dc) {
@@ -78,6 +112,8 @@ static bool check_diff(const uint8_t *p, size_t n, diff_count *dc) {
   pb__budget_alloc ba;
   ProtobufCAllocator al = pb__budget_allocator(&ba, &ar, SIZE_MAX);
   Cairn__Record *r = cairn__record__unpack(&al, n, p);
+  bool kok = check_key_fields(p, n, ok, r);
+  if (dc && kok && !ok) dc->keys_only++;
   if (!r) {
     assert_false(ok);
     if (dc) dc->both_failed++;
@@ -228,6 +264,59 @@ static void view_last_singular_wins(void **state) {
   cairn_arena_fini(&a);
 }
 
+/* The forwarder's four fields of stored records: a collector's record with
+ * the aggregator's fields appended (last occurrence wins), a NUL in another
+ * string (key fields take it, the view does not), absent fields. */
+static void key_fields_read_stored_records(void **state) {
+  (void)state;
+  cairn_arena a;
+  cairn_arena_init(&a, 0);
+  cairn_buf b = {0}, cat = {0};
+  for (int i = 0; i < 500; i++) {
+    Cairn__Record r;
+    rnd_record(&a, &r, (size_t)(rnd() % 6));
+    pack(&r, &b);
+    Cairn__Record ing = r;
+    ing.instance_id = i % 7 ? "0123456789abcdef0123456789abcdef" : "";
+    ing.seq = rnd() >> (rnd() % 64);
+    cairn_buf_reset(&cat);
+    assert_int_equal(pb_record_pack_ingest(b.ptr, b.len, &ing, i % 2 == 0, &cat), CAIRN_OK);
+    pb_key_fields kf;
+    assert_true(pb_view_key_fields(cat.ptr, cat.len, &kf));
+    assert_true(kf.seq == ing.seq);
+    assert_int_equal(kf.source, (uint32_t)r.source);
+    assert_true(kf.file_stream == r.file_stream);
+    /* appended even when empty: it replaces the collector's */
+    const char *inst = ing.instance_id;
+    assert_int_equal(kf.instance_id.n, strlen(inst));
+    assert_memory_equal(kf.instance_id.p ? (const char *)kf.instance_id.p : "", inst,
+                        kf.instance_id.n);
+    assert_true(check_diff(cat.ptr, cat.len, NULL));
+    cairn_arena_reset(&a);
+  }
+  /* a NUL in the pod name: the view refuses, key fields read through it */
+  static const uint8_t nul_pod[] = "\x10\x02" "\x3a\x03" "a\0b" "\x68\x07"
+                                   "\x9a\x01\x02" "id" "\xa8\x01\x2a";
+  pb_key_fields kf;
+  assert_false(pb_view_parse(nul_pod, sizeof(nul_pod) - 1, &va));
+  assert_true(pb_view_key_fields(nul_pod, sizeof(nul_pod) - 1, &kf));
+  assert_true(kf.seq == 42 && kf.source == 2 && kf.file_stream == 7);
+  assert_true(kf.instance_id.n == 2 && memcmp(kf.instance_id.p, "id", 2) == 0);
+  check_diff(nul_pod, sizeof(nul_pod) - 1, NULL);
+  /* nothing: all zero */
+  memset(&kf, 0xff, sizeof(kf));
+  assert_true(pb_view_key_fields((const uint8_t *)"", 0, &kf));
+  assert_true(kf.seq == 0 && kf.source == 0 && kf.file_stream == 0 && kf.instance_id.n == 0);
+  /* refused: *out untouched */
+  memset(&kf, 0x5a, sizeof(kf));
+  pb_key_fields before = kf;
+  assert_false(pb_view_key_fields((const uint8_t *)"\x08\xff", 2, &kf));
+  assert_memory_equal(&kf, &before, sizeof(kf));
+  cairn_buf_fini(&b);
+  cairn_buf_fini(&cat);
+  cairn_arena_fini(&a);
+}
+
 /* Records built from every line of the corpus expectations: the line as the
  * message, its top-level fields as attrs (as the parsers' attrs are), source
  * and format by directory. */
@@ -272,24 +361,29 @@ static void view_refuses_what_it_cannot_read_exactly(void **state) {
     const uint8_t *p;
     size_t n;
     bool pbc_ok; /* protobuf-c accepts it */
+    bool keys_ok; /* pb_view_key_fields takes it (a NUL outside instance_id) */
   } cases[] = {
-      {"NUL in a string", (const uint8_t *)"\x3a\x03" "a\0b", 5, true},
-      {"NUL in an attr key", (const uint8_t *)"\x8a\x01\x05\x0a\x03" "k\0y", 8, true},
-      {"unknown field 22 (varint)", (const uint8_t *)"\xb0\x01\x01", 3, true},
-      {"unknown field 99 (bytes)", (const uint8_t *)"\x9a\x06\x01x", 4, true},
-      {"unknown field in an attr", (const uint8_t *)"\x8a\x01\x02\x18\x01", 5, true},
-      {"tag 0 as a padded varint", (const uint8_t *)"\x80\x00\x01", 3, true},
-      {"padded key of field 1", (const uint8_t *)"\x88\x00\x05", 3, true},
-      {"group wire type", (const uint8_t *)"\x0b\x0c", 2, false},
-      {"string field sent as varint", (const uint8_t *)"\x30\x01", 2, false},
-      {"varint field sent as bytes", (const uint8_t *)"\x0a\x01x", 3, false},
-      {"fixed64 on a varint field", (const uint8_t *)"\x09" "12345678", 9, false},
-      {"truncated varint", (const uint8_t *)"\x08\xff", 2, false},
-      {"11-byte varint", (const uint8_t *)"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12, false},
-      {"length past the end", (const uint8_t *)"\x2a\x05" "ab", 4, false},
-      {"attr length past the end", (const uint8_t *)"\x8a\x01\x04\x0a\x05" "ab", 7, false},
-      {"bad wire type 7", (const uint8_t *)"\x0f", 1, false},
-      {"key cut in half", (const uint8_t *)"\x8a", 1, false},
+      {"NUL in a string", (const uint8_t *)"\x3a\x03" "a\0b", 5, true, true},
+      {"NUL in an attr key", (const uint8_t *)"\x8a\x01\x05\x0a\x03" "k\0y", 8, true, true},
+      {"NUL in instance_id", (const uint8_t *)"\x9a\x01\x03" "a\0b", 6, true, false},
+      {"unknown field 22 (varint)", (const uint8_t *)"\xb0\x01\x01", 3, true, false},
+      {"unknown field 99 (bytes)", (const uint8_t *)"\x9a\x06\x01x", 4, true, false},
+      {"unknown field in an attr", (const uint8_t *)"\x8a\x01\x02\x18\x01", 5, true, false},
+      {"tag 0 as a padded varint", (const uint8_t *)"\x80\x00\x01", 3, true, false},
+      {"padded key of field 1", (const uint8_t *)"\x88\x00\x05", 3, true, false},
+      {"group wire type", (const uint8_t *)"\x0b\x0c", 2, false, false},
+      {"string field sent as varint", (const uint8_t *)"\x30\x01", 2, false, false},
+      {"varint field sent as bytes", (const uint8_t *)"\x0a\x01x", 3, false, false},
+      {"fixed64 on a varint field", (const uint8_t *)"\x09" "12345678", 9, false, false},
+      {"truncated varint", (const uint8_t *)"\x08\xff", 2, false, false},
+      {"11-byte varint", (const uint8_t *)"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12, false, false},
+      {"length past the end", (const uint8_t *)"\x2a\x05" "ab", 4, false, false},
+      {"attr length past the end", (const uint8_t *)"\x8a\x01\x04\x0a\x05" "ab", 7, false, false},
+      {"attr key sent as varint", (const uint8_t *)"\x8a\x01\x02\x08\x01", 5, false, false},
+      {"seq sent as bytes", (const uint8_t *)"\xaa\x01\x01x", 4, false, false},
+      {"instance_id sent as varint", (const uint8_t *)"\x98\x01\x01", 3, false, false},
+      {"bad wire type 7", (const uint8_t *)"\x0f", 1, false, false},
+      {"key cut in half", (const uint8_t *)"\x8a", 1, false, false},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     cairn_arena ar;
@@ -298,6 +392,9 @@ static void view_refuses_what_it_cannot_read_exactly(void **state) {
     cairn_err e = pb_record_unpack(cases[i].p, cases[i].n, &ar, &r);
     if ((e == CAIRN_OK) != cases[i].pbc_ok) fail_msg("%s: protobuf-c says %s", cases[i].what, cairn_err_name(e));
     if (pb_view_parse(cases[i].p, cases[i].n, &va)) fail_msg("%s: the view took it", cases[i].what);
+    pb_key_fields kf;
+    if (pb_view_key_fields(cases[i].p, cases[i].n, &kf) != cases[i].keys_ok)
+      fail_msg("%s: pb_view_key_fields says %d", cases[i].what, !cases[i].keys_ok);
     check_diff(cases[i].p, cases[i].n, NULL);
     cairn_arena_fini(&ar);
   }
@@ -306,6 +403,9 @@ static void view_refuses_what_it_cannot_read_exactly(void **state) {
   for (int i = 0; i <= PB_VIEW_ATTRS_MAX; i++)
     assert_int_equal(cairn_buf_append(&b, "\x8a\x01\x03\x0a\x01k", 6), CAIRN_OK);
   assert_false(pb_view_parse(b.ptr, b.len, &va));
+  check_diff(b.ptr, b.len, NULL); /* key fields take it: protobuf-c agrees */
+  pb_key_fields kf;
+  assert_true(pb_view_key_fields(b.ptr, b.len, &kf));
   cairn_arena ar;
   cairn_arena_init(&ar, 0);
   Cairn__Record *r = NULL;
@@ -367,6 +467,7 @@ static void view_agrees_on_mutated_bytes(void **state) {
   assert_true(dc.both_ok > 1000);
   assert_true(dc.both_failed > 1000);
   assert_true(dc.view_refused > 100);
+  assert_true(dc.keys_only > 0); /* and the key fields' wider acceptance was exercised */
   cairn_buf_fini(&b);
   cairn_buf_fini(&m);
   cairn_arena_fini(&a);
@@ -376,6 +477,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(view_takes_generated_records),
       cmocka_unit_test(view_last_singular_wins),
+      cmocka_unit_test(key_fields_read_stored_records),
       cmocka_unit_test(view_takes_corpus_records),
       cmocka_unit_test(view_refuses_what_it_cannot_read_exactly),
       cmocka_unit_test(view_agrees_on_mutated_bytes),
