@@ -133,7 +133,10 @@ typedef struct pb_batch_item {
  * unpacked with protobuf-c exactly as pb_batch_decode_raw does (unknown
  * fields dropped, raw.p NULL for a record that had some) and .rec is set for
  * every record. Same limits, errors and pb_codec_last_error texts as
- * pb_batch_decode_raw (the protobuf-c unpack budget is applied to the
+ * pb_batch_decode_raw, except the text of a CAIRN_E_ZSTD error for a
+ * damaged frame, which depends on how large the output buffer already was
+ * (it can differ between two calls of one decoder too; tests/fuzz/fuzz_batch.c)
+ * (the protobuf-c unpack budget is applied to the
  * records read as views too, from an upper bound of what unpacking would
  * take). *items (n_items entries, NULL and 0 on error) lives in arena a,
  * the bytes in raw: valid until a is reset or raw is changed. */
