@@ -130,20 +130,6 @@ static size_t raw_entries(const tdir *d, const char *db) {
   return st.ms_entries;
 }
 
-/* Run fn on the store's raw LMDB env in one write txn (sto_env closed). */
-typedef void (*raw_fn)(MDB_txn *txn, MDB_env *e);
-static void raw_write(const tdir *d, raw_fn fn) {
-  MDB_env *e;
-  assert_int_equal(mdb_env_create(&e), 0);
-  mdb_env_set_maxdbs(e, 16);
-  mdb_env_set_mapsize(e, 1u << 30);
-  assert_int_equal(mdb_env_open(e, d->store, 0, 0600), 0);
-  MDB_txn *txn;
-  assert_int_equal(mdb_txn_begin(e, NULL, 0, &txn), 0);
-  fn(txn, e);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(e);
-}
 
 static void be64(uint8_t *p, uint64_t v) {
   for (int i = 7; i >= 0; i--, v >>= 8)
@@ -385,7 +371,7 @@ static void verify_detects_tampering_after_the_mark(void **state) {
   uint8_t pub[32];
   EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
-  raw_write(d, tamper_record_after_mark);
+  test_raw_write(d, tamper_record_after_mark);
   sto_env *env = open_ro(d);
   sto_verify_report r;
   assert_int_equal(sto_chain_verify(env, pub, NULL, NULL, &r), CAIRN_OK);
@@ -416,7 +402,7 @@ static void verify_detects_a_record_put_back_below_the_mark(void **state) {
   uint8_t pub[32];
   EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
-  raw_write(d, put_back_pruned_record);
+  test_raw_write(d, put_back_pruned_record);
   sto_env *env = open_ro(d);
   sto_verify_report r;
   assert_int_equal(sto_chain_verify(env, pub, NULL, NULL, &r), CAIRN_OK);
@@ -447,7 +433,7 @@ static void verify_detects_a_mark_moved_to_hide_links(void **state) {
   assert_int_equal(sto_prune(env, FUTURE, UINT64_MAX, 0, &pr), CAIRN_OK);
   assert_int_equal(pr.mark.position, 4); /* everything pruned */
   sto_close(env);
-  raw_write(d, move_mark_past_chain);
+  test_raw_write(d, move_mark_past_chain);
   env = open_ro(d);
   sto_verify_report r;
   assert_int_equal(sto_chain_verify(env, pub, NULL, NULL, &r), CAIRN_OK);
@@ -478,12 +464,12 @@ static void verify_detects_a_mark_moved_over_a_changed_link(void **state) {
   uint8_t pub[32];
   EVP_PKEY *k = test_keygen(pub);
   make_pruned_store(d, k, pub);
-  raw_write(d, tamper_record_after_mark); /* seq 25, link 3 */
+  test_raw_write(d, tamper_record_after_mark); /* seq 25, link 3 */
   sto_verify_report r;
   /* the mark moved over link 3 without deleting it: its records remain */
   g_mark_pos = 3;
   g_mark_seq = 30;
-  raw_write(d, set_mark);
+  test_raw_write(d, set_mark);
   sto_env *env = open_ro(d);
   assert_int_equal(sto_chain_verify(env, pub, NULL, NULL, &r), CAIRN_OK);
   assert_int_equal(r.status, STO_VERIFY_INSERTED);
@@ -492,7 +478,7 @@ static void verify_detects_a_mark_moved_over_a_changed_link(void **state) {
   sto_close(env);
   /* a mark inside a link (pruning never leaves one half done) */
   g_mark_seq = 25;
-  raw_write(d, set_mark);
+  test_raw_write(d, set_mark);
   env = open_ro(d);
   assert_int_equal(sto_chain_verify(env, pub, NULL, NULL, &r), CAIRN_OK);
   assert_int_equal(r.status, STO_VERIFY_LINK_BROKEN);
@@ -518,7 +504,7 @@ prune_refuses_to_destroy_evidence_of_a_removed_record(void **state) {
   put_link(env, 10, 0);
   put_link(env, 10, 10);
   sto_close(env);
-  raw_write(d, delete_record_12);
+  test_raw_write(d, delete_record_12);
   env = open_rw(d, 0, 0);
   sto_prune_result pr;
   assert_int_equal(sto_prune(env, FUTURE, UINT64_MAX, 0, &pr), CAIRN_E_CORRUPT);

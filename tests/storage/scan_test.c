@@ -63,28 +63,19 @@ static void raw_list_fini(raw_list *l) {
   l->n = 0;
 }
 
-typedef void (*raw_fn)(MDB_txn *txn, MDB_dbi recs);
-
-/* Run fn in one LMDB write txn on d's records DB, the store closed. */
-static void raw_write(const tdir *d, raw_fn fn) {
-  MDB_env *e;
-  assert_int_equal(mdb_env_create(&e), 0);
-  mdb_env_set_maxdbs(e, 16);
-  mdb_env_set_mapsize(e, 1u << 30);
-  assert_int_equal(mdb_env_open(e, d->store, 0, 0600), 0);
-  MDB_txn *txn;
-  assert_int_equal(mdb_txn_begin(e, NULL, 0, &txn), 0);
+/* The records DB of a store opened with test_raw_write. */
+static MDB_dbi records_dbi(MDB_txn *txn) {
   MDB_dbi recs;
   assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
-  fn(txn, recs);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(e);
+  return recs;
 }
 
 static raw_list *lmdb_check; /* compared by check_against_lmdb */
 
 /* Every record in lmdb_check equals the records DB's value under its seq. */
-static void check_against_lmdb(MDB_txn *txn, MDB_dbi recs) {
+static void check_against_lmdb(MDB_txn *txn, MDB_env *e) {
+  (void)e;
+  MDB_dbi recs = records_dbi(txn);
   for (size_t i = 0; i < lmdb_check->n; i++) {
     uint8_t kb[8];
     be64(kb, lmdb_check->v[i].seq);
@@ -123,7 +114,7 @@ static void scan_raw_returns_stored_bytes_in_seq_order(void **state) {
   cairn_arena_fini(&a);
   /* and they are the records DB's values, byte for byte */
   lmdb_check = &l;
-  raw_write(d, check_against_lmdb);
+  test_raw_write(d, check_against_lmdb);
   raw_list_fini(&l);
 }
 
@@ -193,7 +184,9 @@ static void scan_raw_on_empty_store_calls_nothing(void **state) {
   sto_close(env);
 }
 
-static void put_garbage_at_seq_5(MDB_txn *txn, MDB_dbi recs) {
+static void put_garbage_at_seq_5(MDB_txn *txn, MDB_env *e) {
+  (void)e;
+  MDB_dbi recs = records_dbi(txn);
   uint8_t kb[8];
   be64(kb, 5);
   static const uint8_t garbage[] = {0x0f, 0xff, 0x00}; /* wire type 7: nothing decodes it */
@@ -204,7 +197,7 @@ static void put_garbage_at_seq_5(MDB_txn *txn, MDB_dbi recs) {
 static void scan_stops_at_a_record_that_does_not_decode(void **state) {
   tdir *d = *state;
   fill_store(d);
-  raw_write(d, put_garbage_at_seq_5);
+  test_raw_write(d, put_garbage_at_seq_5);
   sto_env *env = open_ro(d);
   seq_list s = {0};
   assert_int_equal(sto_scan_after(env, 0, 0, seq_list_cb, &s), CAIRN_E_CORRUPT);
@@ -232,7 +225,9 @@ static void scan_stops_at_a_record_that_does_not_decode(void **state) {
 }
 
 /* A 9-byte key sorting between seq 3 and seq 4. */
-static void put_odd_key_after_seq_3(MDB_txn *txn, MDB_dbi recs) {
+static void put_odd_key_after_seq_3(MDB_txn *txn, MDB_env *e) {
+  (void)e;
+  MDB_dbi recs = records_dbi(txn);
   uint8_t kb[9];
   be64(kb, 3);
   kb[8] = 0;
@@ -243,7 +238,7 @@ static void put_odd_key_after_seq_3(MDB_txn *txn, MDB_dbi recs) {
 static void scan_raw_stops_at_a_key_that_is_not_a_seq(void **state) {
   tdir *d = *state;
   fill_store(d);
-  raw_write(d, put_odd_key_after_seq_3);
+  test_raw_write(d, put_odd_key_after_seq_3);
   sto_env *env = open_ro(d);
   static raw_list l;
   l.n = 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 #include <openssl/evp.h>
 
 #include "storage/storage.h"
@@ -139,6 +140,22 @@ static inline int tdir_teardown(void **state) {
   tdir_remove(*state);
   free(*state);
   return 0;
+}
+
+/* Run fn on the store's raw LMDB env in one write txn, with the sto_env
+ * closed: how tests tamper with a store behind storage's back. */
+typedef void (*test_raw_fn)(MDB_txn *txn, MDB_env *e);
+static inline void test_raw_write(const tdir *d, test_raw_fn fn) {
+  MDB_env *e;
+  assert_int_equal(mdb_env_create(&e), 0);
+  mdb_env_set_maxdbs(e, 16);
+  mdb_env_set_mapsize(e, 1u << 30);
+  assert_int_equal(mdb_env_open(e, d->store, 0, 0600), 0);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(e, NULL, 0, &txn), 0);
+  fn(txn, e);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(e);
 }
 
 /* A fresh Ed25519 key; pub gets its 32-byte public key. */
